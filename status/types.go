@@ -125,8 +125,9 @@ type PodProgress struct {
 	Passes int32 `json:"passes,omitempty"`
 	Fails  int32 `json:"fails,omitempty"`
 	Errors int32 `json:"errors,omitempty"`
-	// LastCheck is when a check last ran in this stage.
-	LastCheck *metav1.Time `json:"lastCheck,omitempty"`
+	// LastAttempt is when the stage's action (check, failover, delete,
+	// create) was last attempted; nil before the first attempt.
+	LastAttempt *metav1.Time `json:"lastAttempt,omitempty"`
 	// Message is what the slot waits for, or what its last check printed.
 	Message string `json:"message,omitempty"`
 }

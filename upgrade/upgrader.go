@@ -22,6 +22,8 @@ type Upgrader struct {
 	access    verify.PodAccess
 	pre, post verify.Verifier
 	prechecks []Precheck
+
+	slots []slotView // reused between Steps
 }
 
 // New builds an Upgrader for driver and spec. The spec is defaulted and
@@ -46,8 +48,30 @@ func New(d PodDriver, s Spec, opts ...Option) (*Upgrader, error) {
 			u.access = a
 		}
 	}
+	var err error
+	if u.pre == nil && s.PreUpgradeCheck.Enabled && s.PreUpgradeCheck.Type != verify.TypeHealthCheck {
+		if u.pre, err = u.buildVerifier(s.PreUpgradeCheck, "preUpgradeCheck"); err != nil {
+			return nil, err
+		}
+	}
+	if u.post == nil && s.PostUpgradeVerify.Enabled {
+		if u.post, err = u.buildVerifier(s.PostUpgradeVerify, "postUpgradeVerify"); err != nil {
+			return nil, err
+		}
+	}
 	return u, nil
 }
 
 // Spec returns the defaulted spec the Upgrader works with.
 func (u *Upgrader) Spec() Spec { return u.spec }
+
+func (u *Upgrader) buildVerifier(c verify.Check, name string) (verify.Verifier, error) {
+	if u.access == nil && c.Type != verify.TypeHealthCheck {
+		return nil, fmt.Errorf("upgrade: spec.%s: a %s check needs pod access: pass WithPodAccess, use a driver that implements verify.PodAccess, or replace the check with With%s", name, c.Type, map[string]string{"preUpgradeCheck": "PreUpgradeCheck", "postUpgradeVerify": "PostUpgradeVerifier"}[name])
+	}
+	v, err := verify.New(c, u.access)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: spec.%s: %w", name, err)
+	}
+	return v, nil
+}

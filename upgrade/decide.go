@@ -1,0 +1,895 @@
+package upgrade
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rollgate/rollgate/rollback"
+	"github.com/rollgate/rollgate/status"
+	"github.com/rollgate/rollgate/verify"
+)
+
+// defaultPoll is how long a Step asks to wait for an outside change (a pod
+// becoming ready or going away) when no deadline is nearer. Controllers
+// that watch pods are woken sooner by their events.
+const defaultPoll = time.Second
+
+// maxRetryDelay caps the backoff of a driver call that failed.
+const maxRetryDelay = 30 * time.Second
+
+// decider computes one Step's decision. It mutates the working status it is
+// given and lists the actions that need I/O; it performs none itself.
+type decider struct {
+	u     *Upgrader
+	now   time.Time
+	mnow  metav1.Time
+	st    *status.Status
+	us    *status.UpgradeStatus
+	want  Desired
+	pods  []Pod
+	obs   observation
+	surge int32
+	unav  int32
+	part  int32
+
+	rollingBack bool
+	canFailover bool
+
+	actions    []Action
+	events     []Event
+	requeue    time.Duration
+	transition bool // the attempt changed phase: no pod writes this Step
+	blocked    string
+}
+
+func (d *decider) wake(at time.Time) {
+	w := at.Sub(d.now)
+	if w < 0 {
+		w = 0
+	}
+	if d.requeue < 0 || w < d.requeue {
+		d.requeue = w
+	}
+}
+
+func (d *decider) act(a Action) { d.actions = append(d.actions, a) }
+
+func (d *decider) event(reason string, index int32, warning bool, format string, args ...any) {
+	d.events = append(d.events, Event{Reason: reason, Index: index, Warning: warning, Message: fmt.Sprintf(format, args...)})
+}
+
+// decide fills d.actions, d.events and mutates d.st. It returns an error
+// only for bad input, before changing anything.
+func (d *decider) decide() error {
+	st, want := d.st, d.want
+	if want.Version == "" {
+		return fmt.Errorf("upgrade: want.Version: required")
+	}
+	if want.Replicas < 0 {
+		return fmt.Errorf("upgrade: want.Replicas: %d must be greater than or equal to 0", want.Replicas)
+	}
+	if err := validatePods(d.pods, want.Replicas); err != nil {
+		return err
+	}
+	if st.CurrentVersion == "" {
+		v, ok, err := agreedVersion(d.pods)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			v = want.Version
+		}
+		st.CurrentVersion = v
+	}
+	if st.Phase == "" {
+		st.Phase = status.PhaseRunning
+	}
+	d.surge, d.unav = d.u.spec.Budget(want.Replicas)
+	d.part = d.u.spec.partitionValue(want.Replicas)
+	_, d.canFailover = d.u.driver.(Failoverer)
+	d.requeue = -1
+
+	us := st.UpgradeStatus
+	d.us = us
+	if us == nil || !active(us.Phase) {
+		d.idle()
+		return nil
+	}
+	us.TotalReplicas = want.Replicas
+	if us.Phase != status.UpgradeRollingBack && want.Version != us.ToVersion {
+		if want.Version == us.FromVersion {
+			d.startRollback(true, fmt.Sprintf("desired version returned to %s", us.FromVersion))
+			return nil
+		}
+		d.transition = true
+		d.act(Action{Kind: ActionRetarget, Index: -1, Version: want.Version, Reason: fmt.Sprintf("desired version changed from %s to %s", us.ToVersion, want.Version)})
+		return nil
+	}
+	d.rollingBack = us.Phase == status.UpgradeRollingBack
+	d.obs = observe(d.u.slots, d.pods, want.Replicas, us, d.wantOf)
+	d.u.slots = d.obs.slots
+	d.attempt()
+	return nil
+}
+
+func active(p status.UpgradePhase) bool {
+	return p == status.UpgradeInProgress || p == status.UpgradePaused || p == status.UpgradeRollingBack
+}
+
+// wantOf gives a slot's version in the attempt's direction, and whether
+// the slot is held below the partition.
+func (d *decider) wantOf(i int32) (string, bool) {
+	if d.rollingBack {
+		return d.us.FromVersion, false
+	}
+	if i < d.part {
+		return d.us.FromVersion, true
+	}
+	return d.us.ToVersion, false
+}
+
+// idle handles a group with no attempt in flight.
+func (d *decider) idle() {
+	st, us, want := d.st, d.us, d.want
+	settled := us != nil && (us.Phase == status.UpgradeFailed || us.Phase == status.UpgradeRolledBack) && us.ToVersion == want.Version
+	switch {
+	case settled && us.Phase == status.UpgradeFailed:
+		// A failed attempt waits for a person: a new version, Retry or
+		// Rollback.
+		return
+	case !settled && us != nil && us.Phase == status.UpgradeFailed && want.Version == st.CurrentVersion && d.podsOff(st.CurrentVersion):
+		// The desired version went back while pods were left on another
+		// one: bring them back.
+		d.startRollback(true, fmt.Sprintf("desired version returned to %s", st.CurrentVersion))
+		return
+	case settled || want.Version == st.CurrentVersion:
+		st.Phase = status.PhaseRunning
+		st.TargetVersion = want.Version
+		d.repairMissing(st.CurrentVersion)
+		return
+	}
+	d.transition = true
+	d.act(Action{Kind: ActionStartUpgrade, Index: -1, Version: want.Version, Reason: fmt.Sprintf("upgrade %s -> %s", st.CurrentVersion, want.Version)})
+}
+
+// podsOff reports whether some non-terminating pod runs another version.
+func (d *decider) podsOff(v string) bool {
+	for _, p := range d.pods {
+		if !p.Terminating && p.Version != v {
+			return true
+		}
+	}
+	return false
+}
+
+// repairMissing recreates, at version v, the pods of slots that have none.
+// It is used when no attempt is in flight.
+func (d *decider) repairMissing(v string) {
+	n := d.want.Replicas
+	has := make([]bool, n)
+	total := int32(len(d.pods))
+	for _, p := range d.pods {
+		has[p.Index] = true
+	}
+	for i := int32(0); i < n; i++ {
+		if !has[i] && total < n+d.surge {
+			d.act(Action{Kind: ActionCreate, Index: i, Version: v, Reason: "recreate missing pod"})
+			total++
+		}
+	}
+}
+
+// startRollback turns the attempt around. manual rollbacks are not counted.
+func (d *decider) startRollback(manual bool, reason string) {
+	st := d.st
+	us := d.us
+	if us == nil {
+		return
+	}
+	if !manual {
+		st.RollbackCount++
+	}
+	st.Phase = status.PhaseRollingBack
+	st.TargetVersion = us.FromVersion
+	us.Phase = status.UpgradeRollingBack
+	us.Manual = manual
+	us.RollbackReason = reason
+	us.CompletedAt = nil
+	us.Pods = nil
+	us.CurrentIndex = nil
+	d.transition = true
+	kind := "automatic"
+	if manual {
+		kind = "manual"
+	}
+	d.act(Action{Kind: ActionStartRollback, Index: -1, Version: us.FromVersion, Reason: reason})
+	d.event(ReasonRollbackStarted, -1, true, "%s rollback %s -> %s: %s", kind, us.ToVersion, us.FromVersion, reason)
+}
+
+// entry returns slot i's status entry, creating it when asked.
+func (d *decider) entry(s *slotView) *status.PodProgress {
+	if s.entry < 0 {
+		return nil
+	}
+	return &d.us.Pods[s.entry]
+}
+
+func (d *decider) newEntry(s *slotView, stage status.Stage, surge bool) *status.PodProgress {
+	d.us.Pods = append(d.us.Pods, status.PodProgress{Index: s.index, Stage: stage, Since: d.mnow, Version: s.want, Surge: surge})
+	s.entry = len(d.us.Pods) - 1
+	return &d.us.Pods[s.entry]
+}
+
+// setStage moves an entry to a stage, resetting its per-stage counters.
+func (d *decider) setStage(e *status.PodProgress, stage status.Stage) {
+	if e.Stage == stage {
+		return
+	}
+	e.Stage = stage
+	e.Since = d.mnow
+	e.Passes, e.Fails, e.Errors = 0, 0, 0
+	e.LastAttempt = nil
+	e.Message = ""
+}
+
+// fail marks slot i failed.
+func (d *decider) fail(s *slotView, e *status.PodProgress, reason, msg string) {
+	d.setStage(e, status.StageFailed)
+	e.Message = msg
+	d.us.Failures = append(d.us.Failures, status.Failure{Index: s.index, Error: msg, Timestamp: d.mnow, Reason: reason})
+	d.event(ReasonPodFailed, s.index, true, "slot %d: %s", s.index, msg)
+}
+
+// due reports whether an entry's next attempt may run now, and asks to be
+// woken when it may.
+func (d *decider) due(e *status.PodProgress, every time.Duration) bool {
+	if e.LastAttempt == nil {
+		return true
+	}
+	if e.Errors > 0 {
+		every = retryDelay(e.Errors, every)
+	}
+	at := e.LastAttempt.Add(every)
+	if !d.now.Before(at) {
+		return true
+	}
+	d.wake(at)
+	return false
+}
+
+func retryDelay(errors int32, base time.Duration) time.Duration {
+	if base <= 0 {
+		base = defaultPoll
+	}
+	d := base
+	for i := int32(1); i < errors && d < maxRetryDelay; i++ {
+		d *= 2
+	}
+	if d > maxRetryDelay {
+		d = maxRetryDelay
+	}
+	return d
+}
+
+func (d *decider) wait(s *slotView, e *status.PodProgress, reason string) {
+	if e != nil {
+		e.Message = reason
+	}
+	d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: reason})
+}
+
+func (d *decider) pod(k int) Pod { return d.pods[k] }
+
+func podAction(kind ActionKind, s *slotView, p Pod, reason string) Action {
+	return Action{Kind: kind, Index: s.index, Version: p.Version, Pod: p.Name, Reason: reason, pod: p}
+}
+
+// attempt decides for an attempt in flight.
+func (d *decider) attempt() {
+	us := d.us
+	slots := d.obs.slots
+	var candidates []int32
+	allDone := true
+	for i := range slots {
+		s := &slots[i]
+		done, candidate := d.slot(s)
+		if candidate {
+			candidates = append(candidates, s.index)
+		}
+		if !done {
+			allDone = false
+		}
+	}
+	// A failed slot turns the attempt around (or stops it).
+	for k := range us.Pods {
+		if us.Pods[k].Stage == status.StageFailed {
+			d.onFailure(us.Pods[k])
+			return
+		}
+	}
+	if allDone {
+		if !d.anyTerminating() {
+			d.finishAttempt()
+			return
+		}
+		d.act(Action{Kind: ActionWait, Index: -1, Reason: "waiting for old pods to go"})
+		d.wake(d.now.Add(defaultPoll))
+		return
+	}
+	if !d.rollingBack && (d.u.spec.RollingUpdate.Paused) {
+		if len(candidates) > 0 && d.inFlight() == 0 {
+			d.pause("the spec is paused")
+			return
+		}
+		candidates = nil
+	}
+	d.schedule(candidates)
+}
+
+func (d *decider) anyTerminating() bool {
+	for _, p := range d.pods {
+		if p.Terminating {
+			return true
+		}
+	}
+	return false
+}
+
+// inFlight counts entries that are moving.
+func (d *decider) inFlight() int {
+	n := 0
+	for _, e := range d.us.Pods {
+		if e.Stage != status.StageDone && e.Stage != status.StageFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// slot advances one slot's transition from what is observed. It reports
+// whether the slot is where the attempt wants it (done) and whether it is a
+// candidate to start moving (it then waits for budget).
+func (d *decider) slot(s *slotView) (done, candidate bool) {
+	e := d.entry(s)
+	if e != nil && e.Stage == status.StageFailed {
+		return false, false
+	}
+	if e != nil && e.Version != s.want {
+		// The entry belongs to another direction or target: start over.
+		e.Version = s.want
+		d.setStage(e, status.StageWaitingReady)
+	}
+	switch {
+	case s.newPod >= 0 && s.oldCount == 0 && s.dupPod < 0:
+		p := d.pod(s.newPod)
+		if e == nil {
+			if s.want == d.us.FromVersion {
+				return true, false // untouched (held, or never moved)
+			}
+			e = d.newEntry(s, status.StageWaitingReady, false)
+		}
+		if e.Stage == status.StageDone && e.NewUID == p.UID {
+			return true, false
+		}
+		if e.Stage == status.StageDone || e.Stage == status.StageDeleting && e.Surge {
+			// The verified pod was replaced, or a surge slot finished
+			// retiring its old pod before its status was written.
+			if e.NewUID == p.UID {
+				d.markDone(s, e, p)
+				return true, false
+			}
+			d.setStage(e, status.StageWaitingReady)
+		}
+		return d.readyAndVerify(s, e, p), false
+	case s.newPod >= 0:
+		// New pod beside an old one (surge), or a duplicate at want.
+		p := d.pod(s.newPod)
+		if e == nil {
+			e = d.newEntry(s, status.StageWaitingReady, true)
+		}
+		e.Surge = true
+		switch e.Stage {
+		case status.StageFailover, status.StageDeleting, status.StageDone:
+		default:
+			if !d.readyAndVerify(s, e, p) {
+				return false, false
+			}
+		}
+		if !p.Ready {
+			// The verified new pod lost Ready before the old one went.
+			d.setStage(e, status.StageWaitingReady)
+			return d.readyAndVerify(s, e, p), false
+		}
+		old := s.oldPod
+		if old < 0 {
+			old = s.dupPod
+		}
+		d.retire(s, e, d.pod(old))
+		return false, false
+	case s.oldCount > 0:
+		// Only pods of another version: not started, or in place before
+		// the delete went through.
+		if s.held {
+			return true, false
+		}
+		if e == nil || e.Stage == status.StageDone || e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying {
+			if e != nil {
+				// The new pod vanished and an old one is listed again
+				// (a stale view, or someone recreated it): start over.
+				d.dropEntry(s)
+			}
+			return false, true
+		}
+		d.beforeStop(s, e, d.pod(s.oldPod))
+		return false, false
+	default:
+		// Nothing but terminating pods, or nothing at all.
+		if s.terminating > 0 {
+			if e == nil {
+				e = d.newEntry(s, status.StageDeleting, false)
+			}
+			if e.Stage != status.StageDeleting {
+				d.setStage(e, status.StageDeleting)
+			}
+			d.wait(s, e, "waiting for the old pod to go")
+			d.wake(d.now.Add(defaultPoll))
+			return false, false
+		}
+		if e == nil {
+			e = d.newEntry(s, status.StageCreating, false)
+		}
+		if e.Stage != status.StageCreating {
+			if e.Stage == status.StageDeleting && e.Surge {
+				// A surge slot whose pods are all gone: recreate in place.
+				e.Surge = false
+			}
+			d.setStage(e, status.StageCreating)
+		}
+		d.create(s, e, false)
+		return false, false
+	}
+}
+
+func (d *decider) dropEntry(s *slotView) {
+	// Mark the entry as unused; compacted at the end of the Step.
+	e := d.entry(s)
+	e.Index = -1
+	s.entry = -1
+}
+
+// create issues (or waits for) the Create of slot s's new pod.
+func (d *decider) create(s *slotView, e *status.PodProgress, surge bool) {
+	if e.LastAttempt != nil && e.Errors == 0 {
+		// Created; the view does not show it yet.
+		deadline := e.LastAttempt.Add(d.u.spec.podTimeout())
+		if !d.now.Before(deadline) {
+			d.fail(s, e, "Timeout", fmt.Sprintf("pod for slot %d was created at %s but never appeared", s.index, e.LastAttempt.UTC().Format(time.RFC3339)))
+			return
+		}
+		d.wait(s, e, "waiting for the created pod to be listed")
+		d.wake(d.now.Add(defaultPoll))
+		return
+	}
+	if !d.due(e, defaultPoll) {
+		d.wait(s, e, "retrying create: "+e.Message)
+		return
+	}
+	d.act(Action{Kind: ActionCreate, Index: s.index, Version: s.want, Surge: surge})
+}
+
+// beforeStop runs the stages that precede stopping a slot's old pod (in
+// place) or creating its surge pod: failover, pre-upgrade check, delete or
+// create.
+func (d *decider) beforeStop(s *slotView, e *status.PodProgress, old Pod) {
+	switch e.Stage {
+	case status.StageFailover:
+		if !d.failover(s, e, old) {
+			return
+		}
+		d.afterFailover(s, e, old)
+	case status.StagePreCheck:
+		if !d.preCheck(s, e, old) {
+			return
+		}
+		d.afterPreCheck(s, e, old)
+	case status.StageDeleting:
+		d.deleteOld(s, e, old)
+	case status.StageCreating:
+		if e.Surge {
+			d.create(s, e, true)
+			return
+		}
+		// In place, but the old pod is listed again: delete it first.
+		d.setStage(e, status.StageDeleting)
+		d.deleteOld(s, e, old)
+	default:
+		d.setStage(e, status.StageDeleting)
+		d.deleteOld(s, e, old)
+	}
+}
+
+// start begins a slot's transition (budget granted).
+func (d *decider) start(s *slotView, old Pod, surge bool) {
+	e := d.entry(s)
+	if e == nil {
+		e = d.newEntry(s, status.StagePreCheck, surge)
+	}
+	e.Surge = surge
+	e.Version = s.want
+	switch {
+	case !surge && old.Primary && d.canFailover:
+		d.setStage(e, status.StageFailover)
+		if d.failover(s, e, old) {
+			d.afterFailover(s, e, old)
+		}
+	case d.preEnabled() && old.Ready:
+		d.setStage(e, status.StagePreCheck)
+		if d.preCheck(s, e, old) {
+			d.afterPreCheck(s, e, old)
+		}
+	default:
+		d.afterPreCheck(s, e, old)
+	}
+}
+
+func (d *decider) preEnabled() bool {
+	return d.u.pre != nil || d.u.spec.PreUpgradeCheck.Enabled
+}
+
+func (d *decider) afterFailover(s *slotView, e *status.PodProgress, old Pod) {
+	if e.Surge {
+		d.setStage(e, status.StageDeleting)
+		d.deleteOld(s, e, old)
+		return
+	}
+	if d.preEnabled() && old.Ready {
+		d.setStage(e, status.StagePreCheck)
+		if !d.preCheck(s, e, old) {
+			return
+		}
+	}
+	d.afterPreCheck(s, e, old)
+}
+
+func (d *decider) afterPreCheck(s *slotView, e *status.PodProgress, old Pod) {
+	if e.Surge {
+		d.setStage(e, status.StageCreating)
+		d.create(s, e, true)
+		return
+	}
+	d.setStage(e, status.StageDeleting)
+	d.deleteOld(s, e, old)
+}
+
+// failover reports whether old no longer holds the primary role; until
+// then it asks the driver to move it, once, and waits.
+func (d *decider) failover(s *slotView, e *status.PodProgress, old Pod) bool {
+	if !old.Primary || !d.canFailover {
+		return true
+	}
+	deadline := e.Since.Add(d.u.spec.podTimeout())
+	if !d.now.Before(deadline) {
+		msg := fmt.Sprintf("pod %s still holds the primary role %s after failover was asked", old.Name, d.u.spec.podTimeout())
+		if e.Message != "" {
+			msg += ": " + e.Message
+		}
+		d.fail(s, e, "FailoverFailed", msg)
+		return false
+	}
+	d.wake(deadline)
+	if e.LastAttempt == nil || e.Errors > 0 {
+		if d.due(e, defaultPoll) {
+			d.act(podAction(ActionFailover, s, old, "move the primary role before stopping"))
+			return false
+		}
+	}
+	d.wait(s, e, fmt.Sprintf("waiting for pod %s to give up the primary role", old.Name))
+	d.wake(d.now.Add(defaultPoll))
+	return false
+}
+
+// preCheck reports whether the pre-upgrade check has passed for slot s;
+// until then it runs it at its interval within its timeout.
+func (d *decider) preCheck(s *slotView, e *status.PodProgress, old Pod) bool {
+	c := d.u.spec.PreUpgradeCheck
+	succ, _, _ := c.Thresholds()
+	if e.Passes >= succ {
+		return true
+	}
+	deadline := e.Since.Add(c.TimeoutOrDefault())
+	if e.LastAttempt != nil && !d.now.Before(deadline) {
+		reason := "PreCheckFailed"
+		if e.Errors > 0 {
+			reason = "PreCheckError"
+		}
+		d.fail(s, e, reason, fmt.Sprintf("pre-upgrade check of pod %s did not pass within %s: %s", old.Name, c.TimeoutOrDefault(), e.Message))
+		return false
+	}
+	if d.due(e, c.IntervalOrDefault()) {
+		d.act(podAction(ActionPreCheck, s, old, ""))
+		return false
+	}
+	d.wait(s, e, "pre-upgrade check: "+e.Message)
+	return false
+}
+
+// deleteOld deletes the old pod once, then waits for it to go.
+func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
+	if e.OldUID == old.UID && e.Errors == 0 && e.LastAttempt != nil {
+		// Asked already; the view still lists it as running. Ask again
+		// only after a while (the delete is idempotent by UID).
+		if d.now.Before(e.LastAttempt.Add(d.u.spec.podTimeout() / 4)) {
+			d.wait(s, e, fmt.Sprintf("waiting for pod %s to stop", old.Name))
+			d.wake(d.now.Add(defaultPoll))
+			return
+		}
+	} else if !d.due(e, defaultPoll) {
+		d.wait(s, e, "retrying delete: "+e.Message)
+		return
+	}
+	d.act(podAction(ActionDelete, s, old, ""))
+}
+
+// retire finishes a surge slot: fail over the old pod if it is primary,
+// then delete it.
+func (d *decider) retire(s *slotView, e *status.PodProgress, old Pod) {
+	if old.Primary && d.canFailover {
+		if e.Stage != status.StageFailover {
+			d.setStage(e, status.StageFailover)
+		}
+		if !d.failover(s, e, old) {
+			return
+		}
+	}
+	if e.Stage != status.StageDeleting {
+		d.setStage(e, status.StageDeleting)
+	}
+	d.deleteOld(s, e, old)
+}
+
+// readyAndVerify waits for p to be Ready, then verifies it. It reports
+// whether the slot is done.
+func (d *decider) readyAndVerify(s *slotView, e *status.PodProgress, p Pod) bool {
+	if e.NewUID != p.UID {
+		e.NewUID = p.UID
+		if e.Stage != status.StageWaitingReady {
+			d.setStage(e, status.StageWaitingReady)
+		}
+	}
+	if p.Failed != "" {
+		d.fail(s, e, "PodFailed", fmt.Sprintf("pod %s (version %s) cannot start: %s", p.Name, p.Version, p.Failed))
+		return false
+	}
+	timeout := d.u.spec.podTimeout()
+	if !p.Ready {
+		if e.Stage != status.StageWaitingReady {
+			d.setStage(e, status.StageWaitingReady)
+		}
+		deadline := p.Created.Add(timeout)
+		if !d.now.Before(deadline) {
+			d.fail(s, e, "Timeout", fmt.Sprintf("pod %s (version %s) not ready within %s", p.Name, p.Version, timeout))
+			return false
+		}
+		d.wait(s, e, fmt.Sprintf("waiting for pod %s to be Ready", p.Name))
+		d.wake(deadline)
+		d.wake(d.now.Add(defaultPoll))
+		return false
+	}
+	if e.Stage != status.StageVerifying {
+		d.setStage(e, status.StageVerifying)
+	}
+	if d.u.post == nil && !d.u.spec.PostUpgradeVerify.Enabled {
+		d.markDone(s, e, p)
+		return true
+	}
+	c := d.u.spec.PostUpgradeVerify
+	succ, _, _ := c.Thresholds()
+	if e.Passes >= succ {
+		d.markDone(s, e, p)
+		return true
+	}
+	deadline := e.Since.Add(timeout)
+	if e.LastAttempt != nil && !d.now.Before(deadline) {
+		d.fail(s, e, "Timeout", fmt.Sprintf("pod %s (version %s) not verified within %s: %s", p.Name, p.Version, timeout, e.Message))
+		return false
+	}
+	d.wake(deadline)
+	if d.due(e, c.IntervalOrDefault()) {
+		d.act(podAction(ActionVerify, s, p, ""))
+		return false
+	}
+	d.wait(s, e, "post-upgrade verification: "+e.Message)
+	return false
+}
+
+// markDone records that slot s runs its version, ready and verified.
+func (d *decider) markDone(s *slotView, e *status.PodProgress, p Pod) {
+	wasDone := e.Stage == status.StageDone
+	d.setStage(e, status.StageDone)
+	e.NewUID = p.UID
+	e.Message = ""
+	if !wasDone {
+		what := "upgraded to"
+		if d.rollingBack {
+			what = "rolled back to"
+		}
+		d.event(ReasonPodUpgraded, s.index, false, "pod %s %s %s", p.Name, what, p.Version)
+	}
+}
+
+// onFailure reacts to a failed slot: roll back, or stop.
+func (d *decider) onFailure(f status.PodProgress) {
+	st, us := d.st, d.us
+	msg := fmt.Sprintf("slot %d failed: %s", f.Index, f.Message)
+	if d.rollingBack {
+		st.Phase = status.PhaseFailed
+		us.Phase = status.UpgradeFailed
+		us.CompletedAt = nil
+		d.transition = true
+		d.act(Action{Kind: ActionFail, Index: -1, Reason: msg})
+		d.event(ReasonRollbackFailed, -1, true, "rollback %s -> %s failed: %s", us.ToVersion, us.FromVersion, msg)
+		return
+	}
+	pol := d.u.spec.Rollback
+	switch pol.Decide(st.RollbackCount) {
+	case rollback.Start:
+		d.startRollback(false, msg)
+		return
+	case rollback.LimitReached:
+		d.event(ReasonRollbackLimitReached, -1, true, "%s; %s", msg, pol.Explain(st.RollbackCount))
+	}
+	st.Phase = status.PhaseFailed
+	us.Phase = status.UpgradeFailed
+	d.transition = true
+	d.act(Action{Kind: ActionFail, Index: -1, Reason: msg + "; " + pol.Explain(st.RollbackCount)})
+	d.event(ReasonUpgradeFailed, -1, true, "upgrade %s -> %s failed: %s; %s", us.FromVersion, us.ToVersion, msg, pol.Explain(st.RollbackCount))
+}
+
+// finishAttempt handles every slot being where the attempt wants it.
+func (d *decider) finishAttempt() {
+	st, us := d.st, d.us
+	if d.rollingBack {
+		st.Phase = status.PhaseRunning
+		st.CurrentVersion = us.FromVersion
+		st.TargetVersion = us.FromVersion
+		us.Phase = status.UpgradeRolledBack
+		us.CompletedAt = &d.mnow
+		us.Pods = nil
+		d.recoverFailures()
+		d.transition = true
+		d.act(Action{Kind: ActionComplete, Index: -1, Version: us.FromVersion, Reason: "rolled back"})
+		d.event(ReasonRollbackCompleted, -1, true, "rolled back to %s: %s", us.FromVersion, us.RollbackReason)
+		return
+	}
+	if d.part > 0 {
+		d.pause(fmt.Sprintf("partition %d reached: slots %d..%d run %s", d.part, d.part, d.want.Replicas-1, us.ToVersion))
+		return
+	}
+	st.Phase = status.PhaseRunning
+	st.CurrentVersion = us.ToVersion
+	st.TargetVersion = us.ToVersion
+	st.RollbackCount = 0
+	us.Phase = status.UpgradeCompleted
+	us.CompletedAt = &d.mnow
+	us.Pods = nil
+	d.recoverFailures()
+	d.transition = true
+	d.act(Action{Kind: ActionComplete, Index: -1, Version: us.ToVersion, Reason: "every slot upgraded"})
+	d.event(ReasonUpgradeCompleted, -1, false, "upgrade %s -> %s completed", us.FromVersion, us.ToVersion)
+}
+
+func (d *decider) pause(why string) {
+	us := d.us
+	if us.Phase != status.UpgradePaused {
+		d.transition = true
+		d.act(Action{Kind: ActionPause, Index: -1, Reason: why})
+		d.event(ReasonUpgradePaused, -1, false, "upgrade %s -> %s paused: %s", us.FromVersion, us.ToVersion, why)
+	}
+	us.Phase = status.UpgradePaused
+	us.Message = "paused: " + why
+	d.st.Phase = status.PhaseUpgrading
+}
+
+func (d *decider) recoverFailures() {
+	for k := range d.us.Failures {
+		d.us.Failures[k].Recovered = true
+	}
+}
+
+// schedule starts candidates while the budget allows: broken pods first
+// and free, then surge, then unavailable budget.
+func (d *decider) schedule(candidates []int32) {
+	us := d.us
+	if us.Phase == status.UpgradePaused && len(candidates) > 0 {
+		us.Phase = status.UpgradeInProgress
+		d.st.Phase = status.PhaseUpgrading
+	}
+	slots := d.obs.slots
+	n := d.want.Replicas
+	total := int32(len(d.pods))
+	unavailable := int32(0)
+	for i := range slots {
+		s := &slots[i]
+		e := d.entry(s)
+		if !s.ready {
+			unavailable++
+		} else if e != nil && !e.Surge && s.newPod < 0 && s.oldCount > 0 {
+			// In place and about to stop (failover, check, or a delete
+			// the view does not show yet): reserved.
+			switch e.Stage {
+			case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
+				unavailable++
+			}
+		}
+		if e != nil && s.newPod < 0 && (e.Stage == status.StageCreating && (e.Surge || s.oldCount == 0) || e.Stage == status.StagePreCheck && e.Surge) {
+			// A pod created (or about to be) that the view does not show.
+			total++
+		}
+	}
+	sort.Slice(candidates, func(a, b int) bool {
+		sa, sb := &slots[candidates[a]], &slots[candidates[b]]
+		if sa.ready != sb.ready {
+			return !sa.ready // broken pods first
+		}
+		return lessOrder(d.u.spec.RollingUpdate.Order, sa, sb)
+	})
+	for _, i := range candidates {
+		s := &slots[i]
+		old := d.pod(s.oldPod)
+		switch {
+		case !s.ready:
+			d.start(s, old, false)
+		case d.surge > 0 && total < n+d.surge:
+			total++
+			d.start(s, old, true)
+		case unavailable < d.unav:
+			unavailable++
+			d.start(s, old, false)
+		default:
+			d.blocked = fmt.Sprintf("waiting for budget: %d of %d pods (maxSurge %d), %d slot(s) without a ready pod (maxUnavailable %d)", total, n+d.surge, d.surge, unavailable, d.unav)
+			d.act(Action{Kind: ActionWait, Index: i, Version: s.want, Reason: "budget full"})
+			d.wake(d.now.Add(defaultPoll))
+			return
+		}
+	}
+}
+
+func lessOrder(o Order, a, b *slotView) bool {
+	switch o {
+	case ReverseOrdinal:
+		return a.index > b.index
+	case PrimaryLast:
+		if a.primary != b.primary {
+			return !a.primary
+		}
+	}
+	return a.index < b.index
+}
+
+// preHealth evaluates the health-check pre-upgrade check for slot i: every
+// slot the upgrade is not moving has a ready pod, and slot i's pod is ready.
+func (d *decider) preHealth(i int32) error {
+	var bad []string
+	for k := range d.obs.slots {
+		s := &d.obs.slots[k]
+		if s.index == i {
+			if !s.ready {
+				bad = append(bad, fmt.Sprintf("slot %d", s.index))
+			}
+			continue
+		}
+		if e := d.entry(s); e != nil && e.Stage != status.StageDone {
+			continue
+		}
+		if !s.ready {
+			bad = append(bad, fmt.Sprintf("slot %d", s.index))
+		}
+	}
+	if len(bad) > 0 {
+		return &verify.FailedError{Type: verify.TypeHealthCheck, Reason: fmt.Sprintf("not every pod of the group is Ready: %v", bad)}
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package upgrade
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rollgate/rollgate/status"
+)
+
+// slotView is what one Step knows about one slot: the pods the driver lists
+// for it and the status entry the attempt keeps for it.
+type slotView struct {
+	index int32
+	// want is the version the slot should run in this direction.
+	want string
+	// newPod is the non-terminating pod running want (the best of them:
+	// ready first, then newest); -1 when none.
+	newPod int
+	// oldPod is a non-terminating pod running another version; -1 when
+	// none. oldCount counts them; dupCount counts extra pods at want.
+	oldPod   int
+	oldCount int
+	dupPod   int
+	// terminating counts the slot's terminating pods.
+	terminating int
+	// ready is true when some non-terminating pod of the slot is ready.
+	ready bool
+	// primary is true when a non-terminating pod of the slot holds the role.
+	primary bool
+	// entry is the position of the slot's status entry in
+	// UpgradeStatus.Pods; -1 when none.
+	entry int
+	// held: below the partition (upgrade direction only).
+	held bool
+}
+
+// observation groups the observed pods by slot.
+type observation struct {
+	pods  []Pod
+	slots []slotView
+}
+
+// validatePods refuses a pod list no real group can have: the error names
+// the pod. Nothing is changed when it fails.
+func validatePods(pods []Pod, replicas int32) error {
+	seenUID := make(map[string]string, len(pods))
+	seenName := make(map[string]bool, len(pods))
+	for _, p := range pods {
+		name := p.Name
+		if name == "" {
+			return fmt.Errorf("upgrade: driver listed a pod with no name (index %d, uid %q)", p.Index, p.UID)
+		}
+		if p.Index < 0 || p.Index >= replicas {
+			return fmt.Errorf("upgrade: pod %s: index %d is outside the group's %d replicas (scaling is not the Upgrader's job)", name, p.Index, replicas)
+		}
+		if p.UID == "" {
+			return fmt.Errorf("upgrade: pod %s: driver gave no UID", name)
+		}
+		if p.Version == "" {
+			return fmt.Errorf("upgrade: pod %s: driver gave no version", name)
+		}
+		if other, ok := seenUID[p.UID]; ok {
+			return fmt.Errorf("upgrade: pod %s: UID %s is also pod %s's", name, p.UID, other)
+		}
+		if seenName[name] {
+			return fmt.Errorf("upgrade: pod %s: listed twice", name)
+		}
+		seenUID[p.UID] = name
+		seenName[name] = true
+	}
+	return nil
+}
+
+// observe builds the per-slot view. wantOf gives each slot's version.
+func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatus, wantOf func(i int32) (string, bool)) observation {
+	if cap(buf) < int(replicas) {
+		buf = make([]slotView, replicas)
+	}
+	slots := buf[:replicas]
+	for i := range slots {
+		want, held := wantOf(int32(i))
+		slots[i] = slotView{index: int32(i), want: want, newPod: -1, oldPod: -1, dupPod: -1, entry: -1, held: held}
+	}
+	for k := range pods {
+		p := &pods[k]
+		s := &slots[p.Index]
+		if p.Terminating {
+			s.terminating++
+			continue
+		}
+		if p.Ready {
+			s.ready = true
+		}
+		if p.Primary {
+			s.primary = true
+		}
+		if p.Version != s.want {
+			s.oldCount++
+			if s.oldPod < 0 || better(p, &pods[s.oldPod]) {
+				s.oldPod = k
+			}
+			continue
+		}
+		if s.newPod < 0 {
+			s.newPod = k
+		} else if better(p, &pods[s.newPod]) {
+			s.dupPod, s.newPod = s.newPod, k
+		} else {
+			s.dupPod = k
+		}
+	}
+	if us != nil {
+		for k := range us.Pods {
+			if i := us.Pods[k].Index; i >= 0 && i < replicas {
+				slots[i].entry = k
+			}
+		}
+	}
+	return observation{pods: pods, slots: slots}
+}
+
+// better orders pods of one slot: ready before not ready, then newer.
+func better(a, b *Pod) bool {
+	if a.Ready != b.Ready {
+		return a.Ready
+	}
+	return a.Created.After(b.Created)
+}
+
+// agreedVersion returns the version every non-terminating pod runs, or an
+// error listing the versions when they disagree. ok is false when there are
+// no pods.
+func agreedVersion(pods []Pod) (v string, ok bool, err error) {
+	byVersion := map[string][]string{}
+	for _, p := range pods {
+		if p.Terminating {
+			continue
+		}
+		byVersion[p.Version] = append(byVersion[p.Version], p.Name)
+	}
+	switch len(byVersion) {
+	case 0:
+		return "", false, nil
+	case 1:
+		for v := range byVersion {
+			return v, true, nil
+		}
+	}
+	var parts []string
+	for v, names := range byVersion {
+		parts = append(parts, fmt.Sprintf("%s: %s", v, strings.Join(names, ",")))
+	}
+	sort.Strings(parts)
+	return "", false, fmt.Errorf("upgrade: status.currentVersion is empty and the pods run several versions (%s); set it", strings.Join(parts, "; "))
+}
