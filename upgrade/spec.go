@@ -1,7 +1,7 @@
 package upgrade
 
 import (
-	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -58,18 +58,11 @@ type RollingUpdate struct {
 // document with a single top-level `spec:` key is unwrapped.
 func ParseSpec(data []byte) (Spec, error) {
 	var s Spec
-	if len(bytes.TrimSpace(data)) == 0 {
-		s.Default()
-		return s, nil
+	if inner, ok := specBody(data); ok {
+		data = inner
 	}
-	if err := yaml.UnmarshalStrict(data, &s); err != nil {
-		var wrapped struct {
-			Spec *Spec `json:"spec"`
-		}
-		if werr := yaml.UnmarshalStrict(data, &wrapped); werr != nil || wrapped.Spec == nil {
-			return Spec{}, fmt.Errorf("upgrade: spec: %s", cleanYAMLError(err))
-		}
-		s = *wrapped.Spec
+	if errs := decodeStrict(data, field.NewPath("spec"), &s); len(errs) > 0 {
+		return Spec{}, fmt.Errorf("upgrade: invalid spec: %w", errs.ToAggregate())
 	}
 	s.Default()
 	if errs := s.Validate(); len(errs) > 0 {
@@ -78,14 +71,14 @@ func ParseSpec(data []byte) (Spec, error) {
 	return s, nil
 }
 
-func cleanYAMLError(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "error unmarshaling JSON: while decoding JSON: ")
-	// Unknown fields come as `json: unknown field "x"`; name the spec path.
-	if i := strings.Index(msg, `unknown field "`); i >= 0 {
-		return "spec: " + msg[i:]
+// specBody returns the value of a document whose only key is spec.
+func specBody(data []byte) ([]byte, bool) {
+	var m map[string]json.RawMessage
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil || json.Unmarshal(j, &m) != nil || len(m) != 1 || m["spec"] == nil {
+		return nil, false
 	}
-	return msg
+	return m["spec"], true
 }
 
 // Default fills every unset field with the design's default (table 3.2,
