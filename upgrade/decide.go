@@ -374,11 +374,11 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 		if e.Stage == status.StageDone && e.NewUID == p.UID {
 			return true, false
 		}
-		if e.Stage == status.StageDone || e.Stage == status.StageDeleting && e.Surge {
+		if e.Stage == status.StageDone || (e.Stage == status.StageDeleting || e.Stage == status.StageFailover) && e.Surge {
 			// The verified pod was replaced, or a surge slot finished
-			// retiring its old pod before its status was written.
+			// retiring its old pod (its new pod was verified already).
 			if e.NewUID == p.UID {
-				d.markDone(s, e, p)
+				d.setStage(e, status.StageDone)
 				return true, false
 			}
 			d.setStage(e, status.StageWaitingReady)
