@@ -200,7 +200,9 @@ func (s Selector) Matches(name string, labels map[string]string) bool {
 	return true
 }
 
-// String renders the selector.
+// String renders the selector so that ParseSelector reads it back to an
+// equal Selector: label values escape only backslash, double quote and
+// newline, as the exposition formats do.
 func (s Selector) String() string {
 	if len(s.Labels) == 0 {
 		return s.Name
@@ -211,7 +213,7 @@ func (s Selector) String() string {
 		if m.Not {
 			op = "!="
 		}
-		parts[i] = m.Name + op + strconv.Quote(m.Value)
+		parts[i] = m.Name + op + quoteLabel(m.Value)
 	}
 	return s.Name + "{" + strings.Join(parts, ",") + "}"
 }
