@@ -42,6 +42,7 @@ type decider struct {
 	events     []Event
 	requeue    time.Duration
 	transition bool // the attempt changed phase: no pod writes this Step
+	refused    bool // a precheck refused the upgrade
 	blocked    string
 }
 
@@ -415,6 +416,13 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 		if s.held {
 			return true, false
 		}
+		if s.oldCount > 1 {
+			// Several pods of other versions (an abandoned target's surge
+			// pod beside the original): keep the best, remove the rest.
+			// The slot keeps its ready pod, so this costs no budget.
+			d.removeExtra(s)
+			return false, false
+		}
 		if e == nil || e.Stage == status.StageDone || e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying {
 			if e != nil {
 				// The new pod vanished and an old one is listed again
@@ -450,6 +458,21 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 		}
 		d.create(s, e, false)
 		return false, false
+	}
+}
+
+// removeExtra deletes one pod of slot s other than its best old pod.
+func (d *decider) removeExtra(s *slotView) {
+	keep := d.pods[s.oldPod]
+	for _, p := range d.pods {
+		if p.Index == s.index && !p.Terminating && p.UID != keep.UID && p.Version != s.want {
+			if d.needsFailover(p) {
+				d.act(podAction(ActionFailover, s, p, "move the primary role off an extra pod"))
+				return
+			}
+			d.act(podAction(ActionDelete, s, p, fmt.Sprintf("extra pod beside %s", keep.Name)))
+			return
+		}
 	}
 }
 
@@ -520,12 +543,12 @@ func (d *decider) start(s *slotView, old Pod, surge bool) {
 	e.Surge = surge
 	e.Version = s.want
 	switch {
-	case !surge && old.Primary && d.canFailover:
+	case !surge && d.needsFailover(old):
 		d.setStage(e, status.StageFailover)
 		if d.failover(s, e, old) {
 			d.afterFailover(s, e, old)
 		}
-	case d.preEnabled() && old.Ready:
+	case d.preEnabled() && old.Ready && !d.rollingBack:
 		d.setStage(e, status.StagePreCheck)
 		if d.preCheck(s, e, old) {
 			d.afterPreCheck(s, e, old)
@@ -545,7 +568,7 @@ func (d *decider) afterFailover(s *slotView, e *status.PodProgress, old Pod) {
 		d.deleteOld(s, e, old)
 		return
 	}
-	if d.preEnabled() && old.Ready {
+	if d.preEnabled() && old.Ready && !d.rollingBack {
 		d.setStage(e, status.StagePreCheck)
 		if !d.preCheck(s, e, old) {
 			return
@@ -567,7 +590,7 @@ func (d *decider) afterPreCheck(s *slotView, e *status.PodProgress, old Pod) {
 // failover reports whether old no longer holds the primary role; until
 // then it asks the driver to move it, once, and waits.
 func (d *decider) failover(s *slotView, e *status.PodProgress, old Pod) bool {
-	if !old.Primary || !d.canFailover {
+	if !d.needsFailover(old) {
 		return true
 	}
 	deadline := e.Since.Add(d.u.spec.podTimeout())
@@ -616,8 +639,32 @@ func (d *decider) preCheck(s *slotView, e *status.PodProgress, old Pod) bool {
 	return false
 }
 
-// deleteOld deletes the old pod once, then waits for it to go.
+// needsFailover reports whether old holds the primary role, the driver can
+// move it, and some other ready pod could take it.
+func (d *decider) needsFailover(old Pod) bool {
+	if !old.Primary || !d.canFailover {
+		return false
+	}
+	for _, p := range d.pods {
+		if p.UID != old.UID && p.Ready && !p.Terminating {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteOld deletes the old pod once, then waits for it to go. A pod that
+// holds the primary role (it may have just received it) is failed over
+// first.
 func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
+	if d.needsFailover(old) {
+		d.setStage(e, status.StageFailover)
+		if d.failover(s, e, old) {
+			d.setStage(e, status.StageDeleting)
+		} else {
+			return
+		}
+	}
 	if e.OldUID == old.UID && e.Errors == 0 && e.LastAttempt != nil {
 		// Asked already; the view still lists it as running. Ask again
 		// only after a while (the delete is idempotent by UID).
@@ -636,7 +683,7 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 // retire finishes a surge slot: fail over the old pod if it is primary,
 // then delete it.
 func (d *decider) retire(s *slotView, e *status.PodProgress, old Pod) {
-	if old.Primary && d.canFailover {
+	if d.needsFailover(old) {
 		if e.Stage != status.StageFailover {
 			d.setStage(e, status.StageFailover)
 		}

@@ -159,7 +159,20 @@ func (u *Upgrader) newDecider(st *status.Status, want Desired, pods []Pod) *deci
 // working status. It returns the driver errors met.
 func (u *Upgrader) execute(ctx context.Context, d *decider) []error {
 	var errs []error
+	failedOver := false
 	for _, a := range d.actions {
+		if failedOver && a.Kind == ActionDelete {
+			// A failover of this round may hand the role to this pod:
+			// decide again from a fresh view.
+			if e := u.entryOf(d, a.Index); e != nil {
+				e.Message = "delete deferred: a failover ran in the same round"
+			}
+			d.requeue = 0
+			continue
+		}
+		if a.Kind == ActionFailover {
+			failedOver = true
+		}
 		switch a.Kind {
 		case ActionStartUpgrade:
 			u.startUpgrade(ctx, d)
@@ -297,6 +310,7 @@ func (u *Upgrader) startUpgrade(ctx context.Context, d *decider) {
 	st, want := d.st, d.want
 	from, to := st.CurrentVersion, want.Version
 	if err := u.runPrechecks(ctx, from, to); err != nil {
+		d.refused = true
 		st.TargetVersion = to
 		st.UpgradeStatus = &status.UpgradeStatus{
 			Phase: status.UpgradeFailed, FromVersion: from, ToVersion: to,
@@ -364,6 +378,9 @@ func (u *Upgrader) emit(ctx context.Context, events []Event) {
 }
 
 func (d *decider) result() Result {
+	if d.refused {
+		return Result{Done: true}
+	}
 	if d.transition || hasWrites(d.actions) {
 		return Result{RequeueAfter: 0}
 	}
