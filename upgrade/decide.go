@@ -805,6 +805,8 @@ func (d *decider) finishAttempt() {
 		us.Phase = status.UpgradeRolledBack
 		us.CompletedAt = &d.mnow
 		us.Pods = nil
+		us.UpdatedReplicas = d.want.Replicas
+		us.CurrentIndex = nil
 		d.recoverFailures()
 		d.transition = true
 		d.act(Action{Kind: ActionComplete, Index: -1, Version: us.FromVersion, Reason: "rolled back"})
@@ -822,6 +824,8 @@ func (d *decider) finishAttempt() {
 	us.Phase = status.UpgradeCompleted
 	us.CompletedAt = &d.mnow
 	us.Pods = nil
+	us.UpdatedReplicas = d.want.Replicas
+	us.CurrentIndex = nil
 	d.recoverFailures()
 	d.transition = true
 	d.act(Action{Kind: ActionComplete, Index: -1, Version: us.ToVersion, Reason: "every slot upgraded"})
