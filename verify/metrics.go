@@ -118,21 +118,36 @@ func (s Sample) String() string {
 }
 
 // ParseExposition parses a Prometheus text exposition, or an OpenMetrics
-// one when its last non-blank line is `# EOF`, into samples. Names may be
+// one (recognised by its closing `# EOF` line), into samples. Names may be
 // UTF-8. An exposition cut at MaxBodyBytes loses its last, partial line
-// rather than failing. Series carry the names of
-// their sample lines (an OpenMetrics counter is seen as foo_total).
+// rather than failing. Series carry the names of their sample lines (an
+// OpenMetrics counter is seen as foo_total), sorted by name and labels.
+//
+// OpenMetrics is first read with the (fast) text parser, which accepts most
+// of it; only when that fails (exemplars, float timestamps...) is it parsed
+// with expfmt's OpenMetrics parser, which is exact but costs milliseconds a
+// line.
 func ParseExposition(body []byte) ([]Sample, error) {
 	if len(body) >= MaxBodyBytes {
 		if i := bytes.LastIndexByte(body, '\n'); i >= 0 {
 			body = body[:i+1]
 		}
 	}
-	format := expfmt.FmtText
-	om := isOpenMetrics(body)
-	if om {
-		format = expfmt.FmtOpenMetrics_1_0_0
+	samples, err := decodeExposition(body, expfmt.FmtText)
+	if err == nil {
+		return samples, nil
 	}
+	if !isOpenMetrics(body) {
+		return nil, fmt.Errorf("parse Prometheus text exposition: %w", err)
+	}
+	samples, err = decodeExposition(body, expfmt.FmtOpenMetrics_1_0_0)
+	if err != nil {
+		return nil, fmt.Errorf("parse OpenMetrics exposition: %w", err)
+	}
+	return samples, nil
+}
+
+func decodeExposition(body []byte, format expfmt.Format) ([]Sample, error) {
 	dec := expfmt.NewDecoder(bytes.NewReader(body), format.WithEscapingScheme(model.NoEscaping))
 	var fams []*dto.MetricFamily
 	for {
@@ -142,17 +157,13 @@ func ParseExposition(body []byte) ([]Sample, error) {
 			break
 		}
 		if err != nil {
-			kind := "Prometheus text"
-			if om {
-				kind = "OpenMetrics"
-			}
-			return nil, fmt.Errorf("parse %s exposition: %w", kind, err)
+			return nil, err
 		}
 		fams = append(fams, mf)
 	}
 	vec, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, fams...)
 	if err != nil {
-		return nil, fmt.Errorf("read exposition samples: %w", err)
+		return nil, fmt.Errorf("read samples: %w", err)
 	}
 	out := make([]Sample, 0, len(vec))
 	for _, s := range vec {
@@ -170,7 +181,26 @@ func ParseExposition(body []byte) ([]Sample, error) {
 		}
 		out = append(out, Sample{Name: name, Labels: labels, Value: float64(s.Value)})
 	}
+	// The text decoder hands families out in map order: sort, so that
+	// messages list series in a stable order.
+	keys := make([]string, len(out))
+	for i, s := range out {
+		keys[i] = s.String()
+	}
+	sort.Sort(byKey{out, keys})
 	return out, nil
+}
+
+type byKey struct {
+	s    []Sample
+	keys []string
+}
+
+func (b byKey) Len() int           { return len(b.s) }
+func (b byKey) Less(i, j int) bool { return b.keys[i] < b.keys[j] }
+func (b byKey) Swap(i, j int) {
+	b.s[i], b.s[j] = b.s[j], b.s[i]
+	b.keys[i], b.keys[j] = b.keys[j], b.keys[i]
 }
 
 // isOpenMetrics reports whether body ends with the `# EOF` line that every

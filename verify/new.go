@@ -162,16 +162,16 @@ func (v *execVerifier) Verify(parent context.Context, t Target) error {
 	switch v.match {
 	case MatchExact:
 		if strings.TrimSpace(out) != strings.TrimSpace(v.expected) {
-			return v.failed(t, shown, "output is not exactly %q%s", strings.TrimSpace(v.expected), emptyNote(out))
+			return v.failed(t, shown, "output of %q is not exactly %q%s", oneLine(v.command), strings.TrimSpace(v.expected), emptyNote(out))
 		}
 	case MatchRegex:
 		if !v.re.MatchString(out) {
-			return v.failed(t, shown, "output does not match /%s/%s", v.expected, emptyNote(out))
+			return v.failed(t, shown, "output of %q does not match /%s/%s", oneLine(v.command), v.expected, emptyNote(out))
 		}
 	default:
 		want := strings.TrimSpace(v.expected)
 		if !strings.Contains(out, want) {
-			return v.failed(t, shown, "output does not contain %q%s", want, emptyNote(out))
+			return v.failed(t, shown, "output of %q does not contain %q%s", oneLine(v.command), want, emptyNote(out))
 		}
 	}
 	return nil
