@@ -567,7 +567,11 @@ func (d *decider) conditions() {
 	// Degraded: the attempt failed, or a slot failed in it.
 	switch {
 	case us != nil && us.Phase == status.UpgradeFailed:
-		set(status.ConditionDegraded, metav1.ConditionTrue, "UpgradeFailed", st.Conditions[0].Message)
+		msg := "upgrade failed"
+		if n := len(us.Failures); n > 0 {
+			msg = us.Failures[n-1].Error
+		}
+		set(status.ConditionDegraded, metav1.ConditionTrue, "UpgradeFailed", msg)
 	case us != nil && us.Phase == status.UpgradeRollingBack:
 		set(status.ConditionDegraded, metav1.ConditionTrue, "RollingBack", us.RollbackReason)
 	default:
