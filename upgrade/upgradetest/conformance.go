@@ -59,6 +59,17 @@ type Harness struct {
 //     pod holds the primary role (else skipped): Failover succeeds, Pods
 //     eventually shows that pod without the role, and never shows two
 //     primaries.
+//
+// A driver author's test reads:
+//
+//	func TestConformance(t *testing.T) {
+//		d := newDriverForAGroupOf3RunningV1(t)
+//		upgradetest.TestPodDriver(t, d, upgradetest.Harness{
+//			Replicas: 3, Version: "v1", NewVersion: "v2",
+//			Advance:  func() { time.Sleep(time.Second) },
+//			Attempts: 300,
+//		})
+//	}
 func TestPodDriver(t *testing.T, d upgrade.PodDriver, h Harness) {
 	t.Helper()
 	s, err := newSuite(t.Context(), d, h)

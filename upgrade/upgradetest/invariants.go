@@ -453,16 +453,7 @@ func (c *Checker) action(a Action) {
 func (c *Checker) CheckStep(st *status.Status, d *Driver) error {
 	c.learn(st)
 	c.driverFailover = d.CanFailover()
-	if !c.seen {
-		c.seen = true
-		// Every pod listed before the first action predates the check.
-		for _, a := range d.actionsSince(c.lastSeq) {
-			if a.Before != nil {
-				c.observe(a.Before, a.Seq, "before "+a.String())
-				break
-			}
-		}
-	}
+	c.seen = true
 	for _, a := range d.actionsSince(c.lastSeq) {
 		c.action(a)
 		c.lastSeq = a.Seq
