@@ -422,13 +422,24 @@ func (c *Checker) onDelete(target upgrade.Pod, before, after []upgrade.Pod, seq 
 	}
 }
 
+// brief names a mutating action in a violation message.
+func brief(a Action) string {
+	if a.Kind == ActionCreate {
+		surge := ""
+		if a.Surge {
+			surge = ", surge"
+		}
+		return fmt.Sprintf("Create %s (slot %d at %s%s)", a.Pod, a.Index, a.Version, surge)
+	}
+	return fmt.Sprintf("%s %s", a.Kind, a.Pod)
+}
+
 // action judges one recorded driver call.
 func (c *Checker) action(a Action) {
 	if a.Before == nil || a.After == nil {
 		return
 	}
-	where := "before " + a.String()
-	c.observe(a.Before, a.Seq, where)
+	c.observe(a.Before, a.Seq, "before "+brief(a))
 	if a.Effective {
 		switch a.Kind {
 		case ActionCreate:
@@ -443,7 +454,7 @@ func (c *Checker) action(a Action) {
 			}
 		}
 	}
-	c.observe(a.After, a.Seq, "after "+a.String())
+	c.observe(a.After, a.Seq, "after "+brief(a))
 }
 
 // CheckStep judges everything d did since the previous CheckStep (its

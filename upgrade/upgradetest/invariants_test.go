@@ -157,7 +157,7 @@ func TestCheckerPodBudget(t *testing.T) {
 	e.create(1, "v2", true)
 	e.clean()
 	e.create(2, "v2", true)
-	e.expect(RulePodBudget, "5 pods listed after #2 Create slot 2 at v2 surge")
+	e.expect(RulePodBudget, "5 pods listed after Create db-2-surge-1 (slot 2 at v2, surge)")
 	// Still over budget, not worse: not reported again.
 	e.wait(time.Second)
 	e.clean()
@@ -173,7 +173,7 @@ func TestCheckerPodBudget(t *testing.T) {
 	e2.del("db-1")
 	e2.clean()
 	e2.create(0, "v2", true)
-	e2.expect(RulePodBudget, "4 pods listed after #3 Create slot 0 at v2 surge -> db-0-surge-1 (uid-4) effective (db-0, db-0-surge-1, db-1 (terminating), db-1-surge-1); the budget is replicas 2 + maxSurge 1 = 3 (action #3)")
+	e2.expect(RulePodBudget, "4 pods listed after Create db-0-surge-1 (slot 0 at v2, surge) (db-0, db-0-surge-1, db-1 (terminating), db-1-surge-1); the budget is replicas 2 + maxSurge 1 = 3 (action #3)")
 }
 
 func TestCheckerAvailability(t *testing.T) {
@@ -183,7 +183,7 @@ func TestCheckerAvailability(t *testing.T) {
 		e.del("db-2")
 		e.clean()
 		e.del("db-1")
-		e.expect(RuleAvailability, "2 slots [1 2] have no ready pod after #2 Delete db-1")
+		e.expect(RuleAvailability, "2 slots [1 2] have no ready pod after Delete db-1 because the upgrade deleted their pods; maxUnavailable is 1 (action #2)")
 	})
 	t.Run("a fault-broken slot does not count", func(t *testing.T) {
 		e := newEnv(t, spec(0, 1, 0), 3, slow())
