@@ -14,14 +14,14 @@ type ActionKind string
 // Kinds of recorded calls. AnyAction matches every kind where a kind
 // selects calls (reactors, faults).
 const (
-	ActionPods     ActionKind = "Pods"
-	ActionCreate   ActionKind = "Create"
-	ActionDelete   ActionKind = "Delete"
-	ActionFailover ActionKind = "Failover"
-	ActionExec     ActionKind = "Exec"
-	ActionGet      ActionKind = "Get"
-	ActionVerify   ActionKind = "Verify"
-	AnyAction      ActionKind = "*"
+	ActionPods     ActionKind = "Pods"     // Driver.Pods
+	ActionCreate   ActionKind = "Create"   // Driver.Create
+	ActionDelete   ActionKind = "Delete"   // Driver.Delete
+	ActionFailover ActionKind = "Failover" // Driver.Failover
+	ActionExec     ActionKind = "Exec"     // Driver.Exec (verify.PodAccess)
+	ActionGet      ActionKind = "Get"      // Driver.Get (verify.PodAccess)
+	ActionVerify   ActionKind = "Verify"   // the Verify method of Driver.Verifier
+	AnyAction      ActionKind = "*"        // every kind, in reactors and faults
 )
 
 // Action is one call made to a Driver, as recorded in its action log (see

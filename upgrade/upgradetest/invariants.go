@@ -458,8 +458,9 @@ func (c *Checker) action(a Action) {
 }
 
 // CheckStep judges everything d did since the previous CheckStep (its
-// action log, see Checker) and the truth now, with st the status the
-// engine returned. It returns the violations found by this call, joined
+// action log, see Checker; the first call judges every action recorded so
+// far) and the truth now, with st the status the engine returned (nil
+// when there is none). It returns the violations found by this call, joined
 // (each a Violation), or nil.
 func (c *Checker) CheckStep(st *status.Status, d *Driver) error {
 	c.learn(st)
