@@ -151,7 +151,7 @@ func (v *execVerifier) Verify(parent context.Context, t Target) error {
 			if strings.TrimSpace(output) == "" {
 				output = out
 			}
-			return v.failed(t, Bound(output, MaxOutputInError), "command %q exited with status %d", oneLine(v.command), exit.Code)
+			return v.failed(t, Bound(output, MaxOutputInError), "command %q exited with status %d%s", oneLine(v.command), exit.Code, v.want())
 		}
 		return v.errored(parent, ctx, t, fmt.Sprintf("exec %q", oneLine(v.command)), err)
 	}
@@ -175,6 +175,20 @@ func (v *execVerifier) Verify(parent context.Context, t Target) error {
 		}
 	}
 	return nil
+}
+
+// want describes what the check expected, for the message of a failed
+// exit: ` (want output containing "PONG")`.
+func (v *execVerifier) want() string {
+	switch {
+	case v.match == MatchRegex:
+		return fmt.Sprintf(" (want output matching /%s/)", v.expected)
+	case strings.TrimSpace(v.expected) == "":
+		return " (want exit status 0)"
+	case v.match == MatchExact:
+		return fmt.Sprintf(" (want output exactly %q)", strings.TrimSpace(v.expected))
+	}
+	return fmt.Sprintf(" (want output containing %q)", strings.TrimSpace(v.expected))
 }
 
 func emptyNote(out string) string {
