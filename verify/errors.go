@@ -40,7 +40,7 @@ func Classify(err error) Outcome {
 	return Errored
 }
 
-// Failed bounds of what a FailedError shows of the pod's answer.
+// Bounds of what a FailedError shows of the pod's answer.
 const (
 	// MaxOutputInError is how much of a command's output (trimmed) a
 	// FailedError of an exec or custom check keeps.

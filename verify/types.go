@@ -31,13 +31,18 @@ type Func func(ctx context.Context, t Target) error
 // Verify calls f.
 func (f Func) Verify(ctx context.Context, t Target) error { return f(ctx, t) }
 
-// PodAccess is how checks reach into a pod.
+// PodAccess is how checks reach into a pod. Implementations bound what they
+// read (MaxBodyBytes, ReadBounded): longer answers are cut, not refused.
+// Local is the implementation for processes on this machine.
 type PodAccess interface {
 	// Exec runs command as `sh -c command` in the pod and returns its
-	// standard output. A non-zero exit is an error.
+	// standard output. A non-zero exit is an *ExitError (the command ran);
+	// when ctx ends first the error wraps ctx's error; any other error
+	// means the command could not be run.
 	Exec(ctx context.Context, t Target, command string) (stdout string, err error)
 	// Get does an HTTP GET of path on the pod's port. port 0 means the
-	// access's default port.
+	// access's default port. Any status the pod answers is returned
+	// without an error; err means no answer.
 	Get(ctx context.Context, t Target, port int32, path string) (statusCode int, body []byte, err error)
 }
 
