@@ -36,7 +36,7 @@ func Need(t testing.TB, binaries ...string) []string {
 		paths[i] = p
 	}
 	if len(missing) > 0 {
-		Unavailable(t, "missing on PATH: "+strings.Join(missing, ", ")+" (install with hack/ensure-redis.sh or the distribution's packages)")
+		Unavailable(t, "missing on PATH: "+strings.Join(missing, ", ")+" (the hack/ensure-*.sh scripts install what tests need)")
 	}
 	return paths
 }
