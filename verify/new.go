@@ -45,6 +45,9 @@ import (
 //     Ready") needs the whole group and is evaluated by the Upgrader, which
 //     knows all pods.
 //
+// The Verifier keeps no state between attempts and is safe for concurrent
+// use (as safe as access is).
+//
 // Timeouts: an attempt that hits its deadline is an error (Errored), never
 // a failure, for every type: the check produced no answer. A pod that keeps
 // timing out still fails once ErrorThreshold consecutive attempts errored.
