@@ -1,13 +1,10 @@
 package process
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,9 +25,6 @@ const (
 	DefaultGrace        = 10 * time.Second
 	DefaultProbeTimeout = time.Second
 )
-
-// maxBody bounds what Get reads of a response.
-const maxBody = 32 << 20
 
 // Instance is one incarnation of a pod: what Spawn, Probe and Failover are
 // given. It is a value; its Ports map must not be modified.
@@ -402,6 +396,42 @@ func (d *Driver) Pods(ctx context.Context) ([]upgrade.Pod, error) {
 	return pods, nil
 }
 
+// Watch polls Pods every interval until ctx ends and sends on the returned
+// channel whenever what it shows changes (a pod added or gone, or its
+// Ready, Primary, Terminating or Failed changed), as an informer would
+// wake a controller. Notifications coalesce: the channel holds at most one.
+func (d *Driver) Watch(ctx context.Context, interval time.Duration) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		last := ""
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			pods, err := d.Pods(ctx)
+			if err != nil {
+				continue
+			}
+			var b strings.Builder
+			for _, p := range pods {
+				fmt.Fprintf(&b, "%s/%t/%t/%t/%s;", p.UID, p.Ready, p.Primary, p.Terminating, p.Failed)
+			}
+			if cur := b.String(); cur != last {
+				last = cur
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
+}
+
 // Members probes the group and returns its running, non-terminating
 // incarnations with what the probes saw, in slot order.
 func (d *Driver) Members(ctx context.Context) []Member {
@@ -761,15 +791,14 @@ func (d *Driver) lookup(t verify.Target) (Instance, error) {
 
 // Exec runs command as `sh -c command` in the pod's directory, with the
 // pod's BinDir first in PATH and Config.ExecEnv added to the environment,
-// and returns its standard output. A non-zero exit is an error that carries
-// the command's standard error.
+// and returns its standard output. It is verify.Local's Exec: a non-zero
+// exit is a *verify.ExitError (the check ran and failed), anything else
+// that stops the command from running is another error.
 func (d *Driver) Exec(ctx context.Context, t verify.Target, command string) (string, error) {
 	inst, err := d.lookup(t)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	cmd.Dir = inst.Dir
 	env := os.Environ()
 	for i, kv := range env {
 		if strings.HasPrefix(kv, "PATH=") {
@@ -781,22 +810,12 @@ func (d *Driver) Exec(ctx context.Context, t verify.Target, command string) (str
 	if d.cfg.ExecEnv != nil {
 		env = append(env, d.cfg.ExecEnv(inst)...)
 	}
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg != "" {
-			msg = ": " + msg
-		}
-		return stdout.String(), fmt.Errorf("process: exec %q in %s: %w%s", command, t.Name, err, msg)
-	}
-	return stdout.String(), nil
+	return verify.Local{Dir: inst.Dir, Env: env}.Exec(ctx, t, command)
 }
 
 // Get does an HTTP GET of path on the pod's logical port (0: the
-// Config.DefaultPort), on its loopback port.
+// Config.DefaultPort), that is on the incarnation's loopback port for it,
+// as verify.Local does.
 func (d *Driver) Get(ctx context.Context, t verify.Target, port int32, path string) (int, []byte, error) {
 	inst, err := d.lookup(t)
 	if err != nil {
@@ -809,25 +828,7 @@ func (d *Driver) Get(ctx context.Context, t verify.Target, port int32, path stri
 	if !ok {
 		return 0, nil, fmt.Errorf("process: GET %s on %s: the pod has no port %d (ports %v)", path, t.Name, port, d.cfg.Ports)
 	}
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
-	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(real)) + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, nil, fmt.Errorf("process: GET %s on %s: %w", path, t.Name, err)
-	}
-	client := http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("process: GET %s on %s (port %d): %w", path, t.Name, port, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return resp.StatusCode, body, fmt.Errorf("process: GET %s on %s: read body: %w", path, t.Name, err)
-	}
-	return resp.StatusCode, body, nil
+	return verify.Local{PortFor: func(verify.Target, int32) int32 { return int32(real) }}.Get(ctx, t, port, path)
 }
 
 // Close stops every process of the driver (SIGTERM, SIGKILL after the grace

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rollgate/rollgate/upgrade"
 	"github.com/rollgate/rollgate/upgrade/process"
+	"github.com/rollgate/rollgate/upgrade/upgradetest"
 	"github.com/rollgate/rollgate/verify"
 )
 
@@ -268,9 +269,10 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, pods[1].Name+" hello\n"+pods[1].Name+"\nreplica", out)
 	_, err = f.d.Exec(ctx, pods[1].Target(), "echo oops >&2; exit 4")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "oops")
-	assert.Contains(t, err.Error(), pods[1].Name)
+	var exit *verify.ExitError
+	require.ErrorAs(t, err, &exit, "a non-zero exit is a failed run, not an error of the access")
+	assert.Equal(t, 4, exit.Code)
+	assert.Contains(t, exit.Output, "oops")
 	_, err = f.d.Exec(ctx, verify.Target{Name: "nope"}, "true")
 	require.Error(t, err)
 
@@ -279,7 +281,7 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "up 1\n", string(body))
-	code, body, err = f.d.Get(ctx, pods[0].Target(), appPort, "role")
+	code, body, err = f.d.Get(ctx, pods[0].Target(), appPort, "/role")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "primary", string(body))
@@ -446,4 +448,40 @@ func TestCloseStopsEverything(t *testing.T) {
 		assert.Error(t, err, "%s still listens after Close", in.Name)
 	}
 	require.Error(t, f.d.Create(ctx, 2, "v1", false), "a closed driver creates nothing")
+}
+
+func TestConformance(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	ctx := context.Background()
+	require.NoError(t, f.d.Create(ctx, 0, "v1", false))
+	waitPods(t, f.d, "slot 0 ready", allReady(1))
+	require.NoError(t, f.d.Create(ctx, 1, "v1", false))
+	require.NoError(t, f.d.Create(ctx, 2, "v1", false))
+	waitPods(t, f.d, "group ready", allReady(3))
+	upgradetest.TestPodDriver(t, f.d, upgradetest.Harness{
+		Replicas: 3, Version: "v1", NewVersion: "v2",
+		Advance:  func() { time.Sleep(20 * time.Millisecond) },
+		Attempts: 500,
+	})
+}
+
+func TestWatchSignalsChanges(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes := f.d.Watch(ctx, 10*time.Millisecond)
+	require.NoError(t, f.d.Create(ctx, 0, "v1", false))
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case <-changes:
+		case <-deadline:
+			t.Fatal("no change signalled for the new pod becoming ready")
+		}
+		pods, err := f.d.Pods(ctx)
+		require.NoError(t, err)
+		if len(pods) == 1 && pods[0].Ready {
+			return
+		}
+	}
 }
