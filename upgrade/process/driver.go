@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -114,8 +115,11 @@ const (
 // Event is one thing the driver did or observed, for timelines and
 // assertions.
 type Event struct {
-	Time    time.Time
-	Kind    EventKind
+	// Time is when it happened.
+	Time time.Time
+	// Kind says what happened.
+	Kind EventKind
+	// Pod names the incarnation, Index its slot, Version its version.
 	Pod     string
 	Index   int32
 	Version string
@@ -544,8 +548,11 @@ func portList(m map[int32]int) string {
 	return strings.Join(parts, " ")
 }
 
-// freePorts returns n distinct free loopback ports (listening on port 0 and
-// closing, so another program may in principle take one before it is used).
+// freePorts returns n distinct loopback ports that are free now. They are
+// taken below the kernel's ephemeral range when it leaves room, so that no
+// outgoing connection (which takes its local port from that range) and no
+// program listening on port 0 can take one before the server binds it;
+// otherwise they come from port 0.
 func freePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
@@ -554,15 +561,44 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo := ephemeralLow()
+	for attempt := 0; len(out) < n && attempt < 200; attempt++ {
+		addr := "127.0.0.1:0"
+		if lo-minPort >= 1000 {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(minPort+rand.IntN(lo-minPort)))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("allocate a loopback port: %w", err)
+			continue // taken: try another
 		}
 		ls = append(ls, l)
 		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
+	if len(out) < n {
+		return nil, fmt.Errorf("allocate %d loopback ports: only %d found free", n, len(out))
+	}
 	return out, nil
+}
+
+// minPort is the lowest port freePorts picks.
+const minPort = 10000
+
+// ephemeralLow returns the start of the kernel's ephemeral port range
+// (Linux), or 0 when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
 
 func startProc(cmd *exec.Cmd, dir string, i int) (*proc, error) {
