@@ -296,12 +296,12 @@ func (s scenario) run(ctx context.Context) (out outcome, err error) {
 		return out, err
 	}
 	stopWriter()
-	out.Writes = w.stats()
+	out.Writes = w.stats(began, out.UpgradeEnd)
 	for _, o := range out.Writes.Outages {
 		rec.add(entry{At: o.From, Source: "writer", What: fmt.Sprintf("no write acknowledged for %s", o.Gap().Round(time.Millisecond)), Detail: fmt.Sprintf("%d failed attempts, first: %s", o.Errors, o.First), Warning: true})
 	}
 	if out.Writes.MaxGap > 0 {
-		rec.add(entry{At: out.Writes.MaxAt, Source: "writer", What: "longest gap between acks", Detail: ms(out.Writes.MaxGap)})
+		rec.add(entry{At: out.Writes.MaxAt, Source: "writer", What: "longest gap between acks", Detail: ms(out.Writes.MaxGap) + " (during the upgrade)"})
 	}
 	out.FailoverOutage = failoverOutage(rec.snapshotEvents(), out.Writes.Outages)
 	out.Audit, err = w.check(ctx, int(s.Replicas)-1)
@@ -469,7 +469,7 @@ func (o outcome) report(w io.Writer, s scenario) {
 		fmt.Fprintf(w, " (first: %v)", o.Audit.Lost)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "longest write gap:          %s (time between two acknowledged writes, whole run)\n", ms(o.Writes.MaxGap))
+	fmt.Fprintf(w, "longest write gap:          %s (time between two acknowledged writes while the upgrade ran)\n", ms(o.Writes.MaxGap))
 	if o.FailoverOutage.Gap() > 0 {
 		fmt.Fprintf(w, "unavailable during failover: %s (%d failed attempts; first error: %s)\n", ms(o.FailoverOutage.Gap()), o.FailoverOutage.Errors, o.FailoverOutage.First)
 	} else {

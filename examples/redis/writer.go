@@ -124,9 +124,8 @@ type writer struct {
 
 	mu      sync.Mutex
 	acked   []int
+	ackedAt []time.Time // when each was acknowledged
 	lastAck time.Time
-	maxGap  time.Duration // longest time between two acknowledged writes
-	maxAt   time.Time     // when the longest gap began
 	outages []outage
 	pending *outage
 }
@@ -153,15 +152,13 @@ func (w *writer) run(ctx context.Context) {
 			pause(ctx, 2*time.Millisecond)
 			continue
 		}
-		if !w.lastAck.IsZero() && now.Sub(w.lastAck) > w.maxGap {
-			w.maxGap, w.maxAt = now.Sub(w.lastAck), w.lastAck
-		}
 		if w.pending != nil {
 			w.pending.To = now
 			w.outages = append(w.outages, *w.pending)
 			w.pending = nil
 		}
 		w.acked = append(w.acked, n)
+		w.ackedAt = append(w.ackedAt, now)
 		w.lastAck = now
 		w.mu.Unlock()
 		n++
@@ -190,18 +187,29 @@ func (w *writer) ackedCount() int {
 
 // writeStats is what the writer saw.
 type writeStats struct {
-	Acked   int
-	MaxGap  time.Duration // longest time between two acknowledged writes
-	MaxAt   time.Time     // when it began
-	Outages []outage      // longest first
+	Acked int
+	// MaxGap is the longest time between two acknowledged writes around
+	// the window stats was asked about (the upgrade), MaxAt when it began.
+	MaxGap  time.Duration
+	MaxAt   time.Time
+	Outages []outage // longest first
 }
 
-func (w *writer) stats() writeStats {
+// stats returns what the writer saw; MaxGap is measured over the gaps that
+// overlap [from, to].
+func (w *writer) stats(from, to time.Time) writeStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := append([]outage(nil), w.outages...)
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Gap() > out[b].Gap() })
-	return writeStats{Acked: len(w.acked), MaxGap: w.maxGap, MaxAt: w.maxAt, Outages: out}
+	st := writeStats{Acked: len(w.acked), Outages: out}
+	for i := 1; i < len(w.ackedAt); i++ {
+		a, b := w.ackedAt[i-1], w.ackedAt[i]
+		if b.After(from) && a.Before(to) && b.Sub(a) > st.MaxGap {
+			st.MaxGap, st.MaxAt = b.Sub(a), a
+		}
+	}
+	return st
 }
 
 // audit is what the group holds after the run, checked against the
