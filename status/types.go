@@ -120,6 +120,9 @@ type PodProgress struct {
 	OldUID string `json:"oldUID,omitempty"`
 	// NewUID is the new incarnation once observed.
 	NewUID string `json:"newUID,omitempty"`
+	// VerifiedUID is the incarnation whose verification passed (and was
+	// announced with a PodUpgraded event).
+	VerifiedUID string `json:"verifiedUID,omitempty"`
 	// Passes and Fails count consecutive check results in this stage;
 	// Errors counts consecutive checks that could not run.
 	Passes int32 `json:"passes,omitempty"`

@@ -72,7 +72,7 @@ func (d *decider) decide() error {
 	if want.Replicas < 0 {
 		return fmt.Errorf("upgrade: want.Replicas: %d must be greater than or equal to 0", want.Replicas)
 	}
-	if err := validatePods(d.pods, want.Replicas); err != nil {
+	if err := validatePods(&d.u.scratch.names, d.pods, want.Replicas); err != nil {
 		return err
 	}
 	if st.CurrentVersion == "" {
@@ -754,11 +754,12 @@ func (d *decider) readyAndVerify(s *slotView, e *status.PodProgress, p Pod) bool
 
 // markDone records that slot s runs its version, ready and verified.
 func (d *decider) markDone(s *slotView, e *status.PodProgress, p Pod) {
-	wasDone := e.Stage == status.StageDone
+	announced := e.Stage == status.StageDone || e.VerifiedUID == p.UID
 	d.setStage(e, status.StageDone)
 	e.NewUID = p.UID
+	e.VerifiedUID = p.UID
 	e.Message = ""
-	if !wasDone {
+	if !announced {
 		what := "upgraded to"
 		if d.rollingBack {
 			what = "rolled back to"

@@ -793,3 +793,27 @@ func TestConditions(t *testing.T) {
 		t.Fatalf("Progressing %+v", p)
 	}
 }
+
+// TestPodUpgradedOncePerSlot: a verified surge pod that loses Ready for a
+// moment (its role changed at failover) is verified again before the old
+// pod goes, but announced once.
+func TestPodUpgradedOncePerSlot(t *testing.T) {
+	h := newHarness(t, 2, "rollingUpdate:\n  order: PrimaryLast\npostUpgradeVerify:\n  enabled: true\n  type: health-check\n",
+		withDriverOpts(upgradetest.WithPrimary(0), upgradetest.WithFailoverDelay(time.Second)))
+	h.d.PrependReactor(upgradetest.ActionFailover, func(a upgradetest.Action) (bool, error) {
+		for _, p := range h.d.Truth() {
+			if p.Index == a.Index && p.Name != a.Pod && !p.Terminating {
+				_ = h.d.SetReadyAt(p.Name, false, h.clk.Now())
+				_ = h.d.SetReadyAt(p.Name, true, h.clk.Now().Add(3*time.Second))
+			}
+		}
+		return false, nil
+	})
+	h.run("v2")
+	if !h.allAt("v2") {
+		t.Fatalf("not upgraded: %s", h.versions())
+	}
+	if got := h.count(upgrade.ReasonPodUpgraded); got != 2 {
+		t.Fatalf("PodUpgraded sent %d times for 2 slots: %v", got, h.reasons())
+	}
+}
