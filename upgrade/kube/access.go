@@ -15,7 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -145,6 +145,8 @@ func (a *Access) Exec(ctx context.Context, t verify.Target, command string) (str
 	if err != nil {
 		return "", fmt.Errorf("kube: pod %s: exec: %w", name, err)
 	}
+	// client-go's transports report upgrade failures with the types of
+	// k8s.io/streaming, not apimachinery's older copy.
 	ex, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	})

@@ -55,11 +55,12 @@ func (f *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) 
 	gvr := action.GetResource()
 	nsName := action.GetNamespace()
 	tr := f.Tracker()
-	switch a := action.(type) {
-	case k8stesting.CreateAction:
+	switch action.GetVerb() {
+	case "create":
 		if action.GetSubresource() != "" {
 			return false, nil, nil
 		}
+		a := action.(k8stesting.CreateAction)
 		obj := a.GetObject().DeepCopyObject()
 		m, err := meta.Accessor(obj)
 		if err != nil {
@@ -77,7 +78,8 @@ func (f *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) 
 			return true, nil, err
 		}
 		return true, obj.DeepCopyObject(), nil
-	case k8stesting.UpdateAction:
+	case "update":
+		a := action.(k8stesting.UpdateAction)
 		obj := a.GetObject().DeepCopyObject()
 		m, err := meta.Accessor(obj)
 		if err != nil {
@@ -98,7 +100,8 @@ func (f *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) 
 			return true, nil, err
 		}
 		return true, obj.DeepCopyObject(), nil
-	case k8stesting.DeleteAction:
+	case "delete":
+		a := action.(k8stesting.DeleteAction)
 		cur, err := tr.Get(gvr, nsName, a.GetName())
 		if err != nil {
 			return true, nil, err

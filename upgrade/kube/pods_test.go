@@ -15,9 +15,11 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/rollgate/rollgate/status"
 	"github.com/rollgate/rollgate/upgrade"
 	"github.com/rollgate/rollgate/upgrade/kube"
 	"github.com/rollgate/rollgate/upgrade/upgradetest"
+	"github.com/rollgate/rollgate/verify"
 )
 
 func template() corev1.PodTemplateSpec {
@@ -657,4 +659,63 @@ func TestPodsConformance(t *testing.T) {
 		Advance:  func() { time.Sleep(10 * time.Millisecond) },
 		Attempts: 500,
 	})
+}
+
+// TestPodsUpgradeWithUpgrader drives the Upgrader over the pods driver with
+// a fake kubelet: a surge upgrade, then one whose verification fails and is
+// rolled back, then one whose image cannot be pulled.
+func TestPodsUpgradeWithUpgrader(t *testing.T) {
+	fx := newPods(t, false, nil)
+	fx.api.kubelet(fx.ctx, t, func(p *corev1.Pod) func(*corev1.Pod) {
+		if strings.HasSuffix(p.Spec.Containers[0].Image, ":bad") {
+			return markWaiting("ErrImagePull")
+		}
+		return nil
+	})
+	spec, err := upgrade.ParseSpec([]byte(`
+rollingUpdate: {maxSurge: 1, maxUnavailable: 0, timeout: 10s}
+postUpgradeVerify: {enabled: true, type: custom, command: "check", interval: 10ms, failureThreshold: 1}
+rollback: {enabled: true, onFailure: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := func(ctx context.Context, tg verify.Target) error {
+		if tg.Version == "v3" {
+			return &verify.FailedError{Type: verify.TypeCustom, Reason: "replication not caught up"}
+		}
+		return nil
+	}
+	u, err := upgrade.New(fx.d.Driver(), spec, upgrade.WithPostUpgradeVerifier(verify.Func(verifier)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &status.Status{}
+	want := upgrade.Desired{Version: "v1", Replicas: 4}
+	stepUntil(t, fx.ctx, func() (upgrade.Result, error) { return u.Step(fx.ctx, st, want) })
+	waitSteady(t, fx.d, 4, "v1")
+
+	want.Version = "v2"
+	stepUntil(t, fx.ctx, func() (upgrade.Result, error) { return u.Step(fx.ctx, st, want) })
+	if st.CurrentVersion != "v2" || st.UpgradeStatus.Phase != status.UpgradeCompleted {
+		t.Fatalf("after v2: %+v %+v", st, st.UpgradeStatus)
+	}
+	ps := waitSteady(t, fx.d, 4, "v2")
+	for _, p := range ps {
+		if p.Name != fx.d.PodName(p.Index)+kube.SurgeSuffix {
+			t.Errorf("after a surge upgrade slot %d runs %s", p.Index, p.Name)
+		}
+	}
+
+	for _, bad := range []string{"v3", "bad"} {
+		want.Version = bad
+		stepUntil(t, fx.ctx, func() (upgrade.Result, error) { return u.Step(fx.ctx, st, want) })
+		if st.CurrentVersion != "v2" || st.UpgradeStatus.Phase != status.UpgradeRolledBack {
+			t.Fatalf("after %s: %+v %+v", bad, st, st.UpgradeStatus)
+		}
+		waitSteady(t, fx.d, 4, "v2")
+	}
+	if st.RollbackCount != 2 {
+		t.Errorf("rollbackCount = %d", st.RollbackCount)
+	}
 }
