@@ -2,7 +2,7 @@ package upgrade
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -170,7 +170,7 @@ func (d *decider) podsOff(v string) bool {
 // It is used when no attempt is in flight.
 func (d *decider) repairMissing(v string) {
 	n := d.want.Replicas
-	has := make([]bool, n)
+	has := slotFlags(&d.u.scratch.flag2, int(n))
 	total := int32(len(d.pods))
 	for _, p := range d.pods {
 		has[p.Index] = true
@@ -292,7 +292,7 @@ func podAction(kind ActionKind, s *slotView, p Pod, reason string) Action {
 func (d *decider) attempt() {
 	us := d.us
 	slots := d.obs.slots
-	var candidates []int32
+	candidates := d.u.scratch.cands[:0]
 	allDone := true
 	for i := range slots {
 		s := &slots[i]
@@ -304,6 +304,7 @@ func (d *decider) attempt() {
 			allDone = false
 		}
 	}
+	d.u.scratch.cands = candidates // keep the grown buffer
 	// A failed slot turns the attempt around (or stops it).
 	for k := range us.Pods {
 		if us.Pods[k].Stage == status.StageFailed {
@@ -720,7 +721,7 @@ func (d *decider) readyAndVerify(s *slotView, e *status.PodProgress, p Pod) bool
 			d.fail(s, e, "Timeout", fmt.Sprintf("pod %s (version %s) not ready within %s", p.Name, p.Version, timeout))
 			return false
 		}
-		d.wait(s, e, fmt.Sprintf("waiting for pod %s to be Ready", p.Name))
+		d.wait(s, e, waitingReady(e, p.Name))
 		d.wake(deadline)
 		d.wake(d.now.Add(defaultPoll))
 		return false
@@ -881,13 +882,15 @@ func (d *decider) schedule(candidates []int32) {
 			total++
 		}
 	}
-	sort.Slice(candidates, func(a, b int) bool {
-		sa, sb := &slots[candidates[a]], &slots[candidates[b]]
+	less := func(a, b int32) bool {
+		sa, sb := &slots[a], &slots[b]
 		if sa.ready != sb.ready {
 			return !sa.ready // broken pods first
 		}
 		return lessOrder(d.u.spec.RollingUpdate.Order, sa, sb)
-	})
+	}
+	// The order is total (slots are distinct), so any sort gives the same.
+	slices.SortFunc(candidates, func(a, b int32) int { return compareBy(less, a, b) })
 	for _, i := range candidates {
 		s := &slots[i]
 		old := d.pod(s.oldPod)

@@ -42,11 +42,17 @@ type observation struct {
 }
 
 // validatePods refuses a pod list no real group can have: the error names
-// the pod. Nothing is changed when it fails.
-func validatePods(pods []Pod, replicas int32) error {
-	seenUID := make(map[string]string, len(pods))
-	seenName := make(map[string]bool, len(pods))
-	for _, p := range pods {
+// the pod. Nothing is changed when it fails. It leaves set holding the
+// pods' UIDs and names. When the names and UIDs are those of the list
+// validated last, position by position (a list that did not change, the
+// usual case while pods start), they are known to be unique already.
+func validatePods(set *podSet, pods []Pod, replicas int32) error {
+	same := set.same(pods)
+	if !same {
+		set.reset(pods)
+	}
+	for k := range pods {
+		p := &pods[k]
 		name := p.Name
 		if name == "" {
 			return fmt.Errorf("upgrade: driver listed a pod with no name (index %d, uid %q)", p.Index, p.UID)
@@ -60,14 +66,18 @@ func validatePods(pods []Pod, replicas int32) error {
 		if p.Version == "" {
 			return fmt.Errorf("upgrade: pod %s: driver gave no version", name)
 		}
-		if other, ok := seenUID[p.UID]; ok {
-			return fmt.Errorf("upgrade: pod %s: UID %s is also pod %s's", name, p.UID, other)
+		if same {
+			continue
 		}
-		if seenName[name] {
+		if other := set.add(k, false); other >= 0 {
+			return fmt.Errorf("upgrade: pod %s: UID %s is also pod %s's", name, p.UID, pods[other].Name)
+		}
+		if set.add(k, true) >= 0 {
 			return fmt.Errorf("upgrade: pod %s: listed twice", name)
 		}
-		seenUID[p.UID] = name
-		seenName[name] = true
+	}
+	if !same {
+		set.remember(pods)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -53,8 +54,10 @@ func (u *Upgrader) Step(ctx context.Context, st *status.Status, want Desired) (R
 	if err != nil {
 		return Result{RequeueAfter: defaultPoll}, fmt.Errorf("upgrade: list pods: %w", err)
 	}
-	work := st.DeepCopy()
+	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
+	d.actions = u.scratch.actions[:0] // Step hands no action out: reuse
+	defer u.scratch.keepActions(d)
 	if err := d.decide(); err != nil {
 		return Result{}, err
 	}
@@ -75,7 +78,7 @@ func (u *Upgrader) Plan(ctx context.Context, st *status.Status, want Desired) (P
 	if err != nil {
 		return Plan{}, fmt.Errorf("upgrade: list pods: %w", err)
 	}
-	work := st.DeepCopy()
+	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
 	if err := d.decide(); err != nil {
 		return Plan{}, err
@@ -117,11 +120,13 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 			to = d.us.FromVersion
 		}
 	}
-	primary := make(map[int32]bool)
-	var ready = make(map[int32]bool)
-	atTarget := make(map[int32]bool)
-	for _, p := range d.pods {
-		if p.Terminating {
+	n := int(max(replicas, 0))
+	primary := slotFlags(&u.scratch.flag, n)
+	ready := slotFlags(&u.scratch.ready, n)
+	atTarget := slotFlags(&u.scratch.flag2, n)
+	for k := range d.pods {
+		p := &d.pods[k]
+		if p.Terminating || p.Index < 0 || p.Index >= replicas {
 			continue
 		}
 		if p.Primary {
@@ -130,9 +135,18 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 		if p.Ready {
 			ready[p.Index] = true
 		}
-		if p.Version == to && !atTarget[p.Index] {
+		if p.Version == to {
 			atTarget[p.Index] = true
 		}
+	}
+	count := 0
+	for i := part; i < replicas; i++ {
+		if !atTarget[i] {
+			count++
+		}
+	}
+	if count > 0 {
+		todo = make([]int32, 0, count)
 	}
 	for i := part; i < replicas; i++ {
 		if !atTarget[i] {
@@ -140,13 +154,13 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 		}
 	}
 	o := u.spec.RollingUpdate.Order
-	sort.SliceStable(todo, func(a, b int) bool {
-		ia, ib := todo[a], todo[b]
+	less := func(ia, ib int32) bool {
 		if ready[ia] != ready[ib] {
 			return !ready[ia]
 		}
 		return lessOrder(o, &slotView{index: ia, primary: primary[ia]}, &slotView{index: ib, primary: primary[ib]})
-	})
+	}
+	slices.SortStableFunc(todo, func(ia, ib int32) int { return compareBy(less, ia, ib) })
 	return held, todo
 }
 
@@ -415,16 +429,22 @@ func (d *decider) finish() {
 	us := d.st.UpgradeStatus
 	if us != nil {
 		kept := us.Pods[:0]
-		for _, e := range us.Pods {
-			if e.Index >= 0 {
-				kept = append(kept, e)
+		for k := range us.Pods {
+			switch {
+			case us.Pods[k].Index < 0:
+			case len(kept) == k: // nothing dropped yet: no copy
+				kept = kept[:k+1]
+			default:
+				kept = append(kept, us.Pods[k])
 			}
 		}
 		us.Pods = kept
 		if len(us.Pods) == 0 {
 			us.Pods = nil
 		}
-		sort.Slice(us.Pods, func(a, b int) bool { return us.Pods[a].Index < us.Pods[b].Index })
+		if !entriesSorted(us.Pods) {
+			sort.Slice(us.Pods, func(a, b int) bool { return us.Pods[a].Index < us.Pods[b].Index })
+		}
 		if active(us.Phase) {
 			d.refreshProgress(us)
 		} else {
@@ -444,18 +464,17 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 		target = us.FromVersion
 	}
 	var updated int32
-	doneUID := make(map[string]bool, len(us.Pods))
-	for _, e := range us.Pods {
-		if e.Stage == status.StageDone {
-			doneUID[e.NewUID] = true
-		}
+	var done []bool // per pod: a Done entry names it as its new pod
+	if target != us.FromVersion {
+		done = d.donePods(us)
 	}
-	counted := make(map[int32]bool)
-	for _, p := range d.pods {
+	counted := slotFlags(&d.u.scratch.flag, int(d.want.Replicas))
+	for k := range d.pods {
+		p := &d.pods[k]
 		if p.Terminating || p.Version != target || !p.Ready || counted[p.Index] {
 			continue
 		}
-		if target == us.FromVersion || doneUID[p.UID] {
+		if target == us.FromVersion || done[k] {
 			counted[p.Index] = true
 			updated++
 		}
@@ -518,8 +537,8 @@ func (d *decider) conditions() {
 		set(status.ConditionProgressing, metav1.ConditionFalse, "Idle", "no upgrade has run")
 	default:
 		msg := us.Message
-		if msg == "" {
-			msg = fmt.Sprintf("upgrade %s -> %s", us.FromVersion, us.ToVersion)
+		if msg == "" && (us.Phase == status.UpgradeInProgress || us.Phase == status.UpgradeRollingBack || us.Phase == status.UpgradePaused) {
+			msg = fmt.Sprintf("upgrade %s -> %s", us.FromVersion, us.ToVersion) // used by these phases only
 		}
 		switch us.Phase {
 		case status.UpgradeInProgress:
@@ -529,7 +548,7 @@ func (d *decider) conditions() {
 		case status.UpgradePaused:
 			set(status.ConditionProgressing, metav1.ConditionFalse, "Paused", msg)
 		case status.UpgradeCompleted:
-			set(status.ConditionProgressing, metav1.ConditionFalse, "Completed", fmt.Sprintf("upgrade %s -> %s completed", us.FromVersion, us.ToVersion))
+			set(status.ConditionProgressing, metav1.ConditionFalse, "Completed", d.u.scratch.message(st.Conditions, status.ConditionProgressing, "upgrade ", us.FromVersion, " -> ", us.ToVersion, " completed"))
 		case status.UpgradeRolledBack:
 			set(status.ConditionProgressing, metav1.ConditionFalse, "RolledBack", fmt.Sprintf("rolled back to %s: %s", us.FromVersion, us.RollbackReason))
 		case status.UpgradeFailed:
@@ -546,23 +565,32 @@ func (d *decider) conditions() {
 	}
 	// Available: every slot has a ready pod.
 	if d.want.Replicas >= 0 {
-		ready := make(map[int32]bool, len(d.pods))
-		for _, p := range d.pods {
-			if p.Ready && !p.Terminating {
+		ready := slotFlags(&d.u.scratch.ready, int(d.want.Replicas))
+		for k := range d.pods {
+			if p := &d.pods[k]; p.Ready && !p.Terminating && p.Index >= 0 && p.Index < d.want.Replicas {
 				ready[p.Index] = true
 			}
 		}
-		var missing []string
+		const prefix = "slots without a ready pod: "
+		msg := append(d.u.scratch.digits[:0], prefix...) // "...: 1, 4, 7"
 		for i := int32(0); i < d.want.Replicas; i++ {
 			if !ready[i] {
-				missing = append(missing, fmt.Sprint(i))
+				if len(msg) > len(prefix) {
+					msg = append(msg, ", "...)
+				}
+				msg = appendIndex(msg, i)
 			}
 		}
-		if len(missing) == 0 {
-			set(status.ConditionAvailable, metav1.ConditionTrue, "AllReady", fmt.Sprintf("%d of %d slots ready", d.want.Replicas, d.want.Replicas))
+		if len(msg) == len(prefix) {
+			msg = appendIndex(msg[:0], d.want.Replicas)
+			msg = append(msg, " of "...)
+			msg = appendIndex(msg, d.want.Replicas)
+			msg = append(msg, " slots ready"...)
+			set(status.ConditionAvailable, metav1.ConditionTrue, "AllReady", reuseMessage(st.Conditions, status.ConditionAvailable, msg))
 		} else {
-			set(status.ConditionAvailable, metav1.ConditionFalse, "SlotsNotReady", fmt.Sprintf("slots without a ready pod: %s", strings.Join(missing, ", ")))
+			set(status.ConditionAvailable, metav1.ConditionFalse, "SlotsNotReady", reuseMessage(st.Conditions, status.ConditionAvailable, msg))
 		}
+		d.u.scratch.digits = msg
 	}
 	// Degraded: the attempt failed, or a slot failed in it.
 	switch {

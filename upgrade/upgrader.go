@@ -23,7 +23,8 @@ type Upgrader struct {
 	pre, post verify.Verifier
 	prechecks []Precheck
 
-	slots []slotView // reused between Steps
+	slots   []slotView // reused between Steps
+	scratch scratch    // buffers reused between Steps (scratch.go)
 }
 
 // New builds an Upgrader for driver and spec. The spec is defaulted and

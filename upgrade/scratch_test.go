@@ -1,0 +1,102 @@
+package upgrade
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rollgate/rollgate/status"
+)
+
+// TestCopyStatus: copyStatus is a deep copy equal to DeepCopy, and
+// PodProgress holds no reference but LastAttempt (a new pointer, slice or
+// map field must be copied in copyStatus too).
+func TestCopyStatus(t *testing.T) {
+	typ := reflect.TypeFor[status.PodProgress]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func:
+			if f.Name != "LastAttempt" {
+				t.Errorf("status.PodProgress.%s is a %s: copyStatus must deep-copy it", f.Name, f.Type.Kind())
+			}
+		}
+	}
+	now := metav1.NewTime(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	idx := int32(1)
+	st := &status.Status{
+		Phase: status.PhaseUpgrading, CurrentVersion: "v1",
+		Conditions: []metav1.Condition{{Type: "Available", Status: metav1.ConditionTrue, LastTransitionTime: now}},
+		UpgradeStatus: &status.UpgradeStatus{
+			Phase: status.UpgradeInProgress, StartedAt: &now, CurrentIndex: &idx,
+			Failures: []status.Failure{{Index: 1, Error: "x", Timestamp: now}},
+			Pods: []status.PodProgress{
+				{Index: 0, Stage: status.StageDone, NewUID: "a"},
+				{Index: 1, Stage: status.StageVerifying, LastAttempt: &now, Message: "m"},
+			},
+		},
+	}
+	for _, in := range []*status.Status{st, {}, {UpgradeStatus: &status.UpgradeStatus{}}} {
+		got := copyStatus(in)
+		if !reflect.DeepEqual(got, in.DeepCopy()) {
+			t.Fatalf("copyStatus = %+v, want %+v", got, in.DeepCopy())
+		}
+	}
+	got := copyStatus(st)
+	if got.UpgradeStatus == st.UpgradeStatus || &got.UpgradeStatus.Pods[0] == &st.UpgradeStatus.Pods[0] ||
+		got.UpgradeStatus.Pods[1].LastAttempt == st.UpgradeStatus.Pods[1].LastAttempt ||
+		got.UpgradeStatus.StartedAt == st.UpgradeStatus.StartedAt || &got.Conditions[0] == &st.Conditions[0] {
+		t.Fatal("copyStatus shares memory with its input")
+	}
+}
+
+// TestValidatePodsMemo: the errors name the pod as before, and a list
+// validated once and then changed is validated again.
+func TestValidatePodsMemo(t *testing.T) {
+	pods := func(names ...string) []Pod {
+		var out []Pod
+		for i, n := range names {
+			out = append(out, Pod{Index: int32(i % 3), Name: n, Version: "v1", UID: "uid-" + n})
+		}
+		return out
+	}
+	var set podSet
+	good := pods("a", "b", "c", "d")
+	for range 2 {
+		if err := validatePods(&set, good, 3); err != nil {
+			t.Fatal(err)
+		}
+		if set.uid("uid-c") != 2 || set.uid("uid-x") != -1 {
+			t.Fatalf("uid lookups: %d %d", set.uid("uid-c"), set.uid("uid-x"))
+		}
+	}
+	dupName := pods("a", "b", "c", "b")
+	dupName[3].UID = "uid-other"
+	dupUID := pods("a", "b", "c", "e")
+	dupUID[3].UID = "uid-a"
+	for _, tc := range []struct {
+		pods []Pod
+		want string
+	}{
+		{dupName, "upgrade: pod b: listed twice"},
+		{dupUID, "upgrade: pod e: UID uid-a is also pod a's"},
+		{good[:0:0], ""},
+		{append(pods("a", "b"), Pod{Index: 5, Name: "z", Version: "v1", UID: "uid-z"}), "upgrade: pod z: index 5 is outside the group's 3 replicas (scaling is not the Upgrader's job)"},
+		{good, ""},
+		{good, ""},
+	} {
+		err := validatePods(&set, tc.pods, 3)
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("validatePods(%d pods) = %v, want %q", len(tc.pods), err, tc.want)
+		}
+	}
+	// The memo keeps the simple checks.
+	bad := pods("a", "b", "c", "d")
+	bad[2].Version = ""
+	if err := validatePods(&set, bad, 3); err == nil || err.Error() != "upgrade: pod c: driver gave no version" {
+		t.Errorf("same names, no version: %v", err)
+	}
+}
