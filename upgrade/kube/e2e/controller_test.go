@@ -37,7 +37,6 @@ func group(t testing.TB, client kubernetes.Interface, ns, name string, replicas 
 	return cm
 }
 
-
 func setVersion(t testing.TB, client kubernetes.Interface, ns, name, version string) {
 	t.Helper()
 	patch, _ := json.Marshal(map[string]any{"data": map[string]string{controller.KeyVersion: version}})

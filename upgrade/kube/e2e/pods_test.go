@@ -21,7 +21,9 @@ import (
 // bring creates the group at version and waits until it is steady.
 func bring(t *testing.T, ctx context.Context, d *kube.PodsDriver, u *upgrade.Upgrader, st *status.Status, replicas int32, version string) {
 	t.Helper()
-	steps(t, 30*time.Second, func() (upgrade.Result, error) { return u.Step(ctx, st, upgrade.Desired{Version: version, Replicas: replicas}) })
+	steps(t, 30*time.Second, func() (upgrade.Result, error) {
+		return u.Step(ctx, st, upgrade.Desired{Version: version, Replicas: replicas})
+	})
 	waitPods(t, d, 10*time.Second, "the group steady at "+version, steady(replicas, version))
 }
 

@@ -70,13 +70,17 @@ rollback: {enabled: true, onFailure: true}
 		t.Fatal(err)
 	}
 	st := &status.Status{}
-	steps(t, 30*time.Second, func() (upgrade.Result, error) { return d.Step(ctx, u, st, upgrade.Desired{Version: "v1", Replicas: replicas}) })
+	steps(t, 30*time.Second, func() (upgrade.Result, error) {
+		return d.Step(ctx, u, st, upgrade.Desired{Version: "v1", Replicas: replicas})
+	})
 	uids := map[string]string{}
 	for _, p := range waitPods(t, d, 10*time.Second, "steady", steady(replicas, "v1")) {
 		uids[p.Name] = p.UID
 	}
 
-	steps(t, 90*time.Second, func() (upgrade.Result, error) { return d.Step(ctx, u, st, upgrade.Desired{Version: "v2", Replicas: replicas}) })
+	steps(t, 90*time.Second, func() (upgrade.Result, error) {
+		return d.Step(ctx, u, st, upgrade.Desired{Version: "v2", Replicas: replicas})
+	})
 	if st.Phase != status.PhaseRunning || st.CurrentVersion != "v2" || st.UpgradeStatus.Phase != status.UpgradeCompleted {
 		t.Fatalf("upgrade: %s", describeStatus(st))
 	}
@@ -96,7 +100,9 @@ rollback: {enabled: true, onFailure: true}
 		t.Errorf("template image %s", img)
 	}
 
-	steps(t, 90*time.Second, func() (upgrade.Result, error) { return d.Step(ctx, u, st, upgrade.Desired{Version: "bad", Replicas: replicas}) })
+	steps(t, 90*time.Second, func() (upgrade.Result, error) {
+		return d.Step(ctx, u, st, upgrade.Desired{Version: "bad", Replicas: replicas})
+	})
 	if st.Phase != status.PhaseRunning || st.CurrentVersion != "v2" || st.UpgradeStatus.Phase != status.UpgradeRolledBack || st.RollbackCount != 1 {
 		t.Fatalf("rollback: %s", describeStatus(st))
 	}
