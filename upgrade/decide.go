@@ -44,6 +44,10 @@ type decider struct {
 	transition bool // the attempt changed phase: no pod writes this Step
 	refused    bool // a precheck refused the upgrade
 	blocked    string
+
+	// shared is the caller's status entries while us.Pods still is
+	// them: entry and newEntry copy them before any write (own).
+	shared []status.PodProgress
 }
 
 func (d *decider) wake(at time.Time) {
@@ -211,14 +215,18 @@ func (d *decider) startRollback(manual bool, reason string) {
 }
 
 // entry returns slot i's status entry, creating it when asked.
+// The entry may be written: it is this Step's own copy (see own; read-only
+// loops use peek).
 func (d *decider) entry(s *slotView) *status.PodProgress {
 	if s.entry < 0 {
 		return nil
 	}
+	d.own()
 	return &d.us.Pods[s.entry]
 }
 
 func (d *decider) newEntry(s *slotView, stage status.Stage, surge bool) *status.PodProgress {
+	d.own()
 	d.us.Pods = append(d.us.Pods, status.PodProgress{Index: s.index, Stage: stage, Since: d.mnow, Version: s.want, Surge: surge})
 	s.entry = len(d.us.Pods) - 1
 	return &d.us.Pods[s.entry]
@@ -355,6 +363,9 @@ func (d *decider) inFlight() int {
 // whether the slot is where the attempt wants it (done) and whether it is a
 // candidate to start moving (it then waits for budget).
 func (d *decider) slot(s *slotView) (done, candidate bool) {
+	if done, ok := d.steady(s); ok {
+		return done, false
+	}
 	e := d.entry(s)
 	if e != nil && e.Stage == status.StageFailed {
 		return false, false
@@ -866,7 +877,7 @@ func (d *decider) schedule(candidates []int32) {
 	unavailable := int32(0)
 	for i := range slots {
 		s := &slots[i]
-		e := d.entry(s)
+		e := d.peek(s) // read only
 		if !s.ready {
 			unavailable++
 		} else if e != nil && !e.Surge && s.newPod < 0 && s.oldCount > 0 {

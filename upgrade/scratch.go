@@ -1,7 +1,10 @@
 package upgrade
 
 import (
+	"fmt"
 	"hash/maphash"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -185,16 +188,22 @@ func entriesSorted(entries []status.PodProgress) bool {
 	return true
 }
 
+const waitingPre, waitingSuf = "waiting for pod ", " to be Ready"
+
 // waitingReady returns "waiting for pod NAME to be Ready": e's message
 // when it says so already (the usual case, Step after Step), so that
 // waiting costs no allocation.
 func waitingReady(e *status.PodProgress, name string) string {
-	const pre, suf = "waiting for pod ", " to be Ready"
-	if m := e.Message; len(m) == len(pre)+len(name)+len(suf) &&
-		strings.HasPrefix(m, pre) && strings.HasSuffix(m, suf) && m[len(pre):len(pre)+len(name)] == name {
-		return m
+	if isWaitingReady(e.Message, name) {
+		return e.Message
 	}
-	return pre + name + suf
+	return waitingPre + name + waitingSuf
+}
+
+// isWaitingReady reports whether m is "waiting for pod NAME to be Ready".
+func isWaitingReady(m, name string) bool {
+	return len(m) == len(waitingPre)+len(name)+len(waitingSuf) &&
+		strings.HasPrefix(m, waitingPre) && strings.HasSuffix(m, waitingSuf) && m[len(waitingPre):len(waitingPre)+len(name)] == name
 }
 
 // donePods marks, per position in d.pods, the pods that a Done entry of
@@ -231,9 +240,13 @@ func (d *decider) donePods(us *status.UpgradeStatus) []bool {
 	return done
 }
 
-// copyStatus returns a deep copy of st, as st.DeepCopy does, copying the
-// per-slot entries (the bulk of a large group's status) in one move
-// rather than one by one. TestCopyStatus keeps it equivalent.
+// copyStatus returns a copy of st for Step and Plan to work on: a deep
+// copy (as st.DeepCopy) but for the per-slot entries, which stay shared
+// with st until the decider writes one (decider.own). A Step that writes
+// no entry, as most do while pods start, copies none: at 10,000 pods the
+// entries are a megabyte. Unchanged entries may thus be shared between
+// the status a Step was given and the one it returns; the Upgrader never
+// writes an entry it shares (guardShared checks it in the tests).
 func copyStatus(st *status.Status) *status.Status {
 	shallow := *st
 	var entries []status.PodProgress
@@ -244,17 +257,104 @@ func copyStatus(st *status.Status) *status.Status {
 	}
 	out := shallow.DeepCopy() // everything but the entries
 	if entries != nil {
-		c := make([]status.PodProgress, len(entries))
-		copy(c, entries)
-		for k := range c {
-			// The only reference an entry holds (strings are values).
-			if c[k].LastAttempt != nil {
-				c[k].LastAttempt = c[k].LastAttempt.DeepCopy()
-			}
-		}
-		out.UpgradeStatus.Pods = c
+		out.UpgradeStatus.Pods = entries
 	}
 	return out
+}
+
+// sharedEntries returns the entries of a status made by copyStatus, which
+// the caller's status shares.
+func sharedEntries(work *status.Status) []status.PodProgress {
+	if work.UpgradeStatus == nil || len(work.UpgradeStatus.Pods) == 0 {
+		return nil
+	}
+	return work.UpgradeStatus.Pods
+}
+
+// cloneEntries deep-copies entries in one move rather than one by one.
+// TestCopyStatus keeps it equivalent to DeepCopy.
+func cloneEntries(entries []status.PodProgress) []status.PodProgress {
+	c := make([]status.PodProgress, len(entries))
+	copy(c, entries)
+	for k := range c {
+		// The only reference an entry holds (strings are values).
+		if c[k].LastAttempt != nil {
+			c[k].LastAttempt = c[k].LastAttempt.DeepCopy()
+		}
+	}
+	return c
+}
+
+// own makes the entries this Step's own before one is written.
+func (d *decider) own() {
+	if d.shared == nil {
+		return
+	}
+	if us := d.st.UpgradeStatus; us != nil && len(us.Pods) > 0 && &us.Pods[0] == &d.shared[0] {
+		us.Pods = cloneEntries(us.Pods)
+	}
+	d.shared = nil
+}
+
+// peek returns slot s's entry for reading only: it may be the caller's.
+func (d *decider) peek(s *slotView) *status.PodProgress {
+	if s.entry < 0 {
+		return nil
+	}
+	return &d.us.Pods[s.entry]
+}
+
+// steady decides, without writing the status, for the two states most
+// slots of a large upgrade are in at any Step: done (the verified pod
+// runs alone) and waiting for the new pod to turn Ready. It does what
+// slot and readyAndVerify do there, where they write only the values the
+// entry holds already. ok is false in every other state: slot decides.
+func (d *decider) steady(s *slotView) (done, ok bool) {
+	if s.entry < 0 || s.newPod < 0 {
+		return false, false
+	}
+	e := d.peek(s)
+	p := &d.pods[s.newPod]
+	if e.Version != s.want || e.NewUID != p.UID {
+		return false, false
+	}
+	alone := s.oldCount == 0 && s.dupPod < 0
+	switch e.Stage {
+	case status.StageDone:
+		return alone, alone
+	case status.StageWaitingReady:
+		if p.Ready || p.Failed != "" || !alone && !e.Surge || !isWaitingReady(e.Message, p.Name) {
+			return false, false
+		}
+		deadline := p.Created.Add(d.u.spec.podTimeout())
+		if !d.now.Before(deadline) {
+			return false, false
+		}
+		d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: e.Message})
+		d.wake(deadline)
+		d.wake(d.now.Add(defaultPoll))
+		return false, true
+	}
+	return false, false
+}
+
+// debugShared, set by the package's tests (export_test.go), makes Step
+// and Plan check that they leave the caller's entries as they were.
+var debugShared bool
+
+// guardShared returns what checks, at the end of a Step, that st's
+// entries were not written (see copyStatus); a no-op unless debugShared.
+func guardShared(st *status.Status) func() {
+	if !debugShared || st.UpgradeStatus == nil || len(st.UpgradeStatus.Pods) == 0 {
+		return func() {}
+	}
+	given := st.UpgradeStatus.Pods
+	want := cloneEntries(given)
+	return func() {
+		if !reflect.DeepEqual(given, want) {
+			panic(fmt.Sprintf("upgrade: the Upgrader wrote the caller's status entries in place:\n got %+v\nwant %+v", given, want))
+		}
+	}
 }
 
 // reuseMessage returns the message of condition t in conds when it reads
@@ -275,4 +375,12 @@ func (sc *scratch) message(conds []metav1.Condition, t string, parts ...string) 
 	}
 	sc.digits = b
 	return reuseMessage(conds, t, b)
+}
+
+// cloneActions copies the actions a Plan hands out (nil for none).
+func cloneActions(as []Action) []Action {
+	if len(as) == 0 {
+		return nil
+	}
+	return slices.Clone(as)
 }

@@ -46,10 +46,17 @@ func TestCopyStatus(t *testing.T) {
 		}
 	}
 	got := copyStatus(st)
-	if got.UpgradeStatus == st.UpgradeStatus || &got.UpgradeStatus.Pods[0] == &st.UpgradeStatus.Pods[0] ||
-		got.UpgradeStatus.Pods[1].LastAttempt == st.UpgradeStatus.Pods[1].LastAttempt ||
-		got.UpgradeStatus.StartedAt == st.UpgradeStatus.StartedAt || &got.Conditions[0] == &st.Conditions[0] {
-		t.Fatal("copyStatus shares memory with its input")
+	if got.UpgradeStatus == st.UpgradeStatus || got.UpgradeStatus.StartedAt == st.UpgradeStatus.StartedAt ||
+		&got.Conditions[0] == &st.Conditions[0] || &got.UpgradeStatus.Failures[0] == &st.UpgradeStatus.Failures[0] {
+		t.Fatal("copyStatus shares more than the entries with its input")
+	}
+	if &got.UpgradeStatus.Pods[0] != &st.UpgradeStatus.Pods[0] {
+		t.Fatal("copyStatus copied the entries; they are copied on the first write")
+	}
+	c := cloneEntries(st.UpgradeStatus.Pods)
+	if !reflect.DeepEqual(c, st.DeepCopy().UpgradeStatus.Pods) || &c[0] == &st.UpgradeStatus.Pods[0] ||
+		c[1].LastAttempt == st.UpgradeStatus.Pods[1].LastAttempt {
+		t.Fatal("cloneEntries is not a deep copy")
 	}
 }
 

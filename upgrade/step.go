@@ -54,8 +54,10 @@ func (u *Upgrader) Step(ctx context.Context, st *status.Status, want Desired) (R
 	if err != nil {
 		return Result{RequeueAfter: defaultPoll}, fmt.Errorf("upgrade: list pods: %w", err)
 	}
+	defer guardShared(st)()
 	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
+	d.shared = sharedEntries(work)
 	d.actions = u.scratch.actions[:0] // Step hands no action out: reuse
 	defer u.scratch.keepActions(d)
 	if err := d.decide(); err != nil {
@@ -78,13 +80,17 @@ func (u *Upgrader) Plan(ctx context.Context, st *status.Status, want Desired) (P
 	if err != nil {
 		return Plan{}, fmt.Errorf("upgrade: list pods: %w", err)
 	}
+	defer guardShared(st)()
 	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
+	d.shared = sharedEntries(work)
+	d.actions = u.scratch.actions[:0] // Next gets an exact copy
+	defer u.scratch.keepActions(d)
 	if err := d.decide(); err != nil {
 		return Plan{}, err
 	}
 	d.finish()
-	p := Plan{Next: d.actions, MaxSurge: d.surge, MaxUnavailable: d.unav}
+	p := Plan{Next: cloneActions(d.actions), MaxSurge: d.surge, MaxUnavailable: d.unav}
 	from, to := work.CurrentVersion, want.Version
 	if us := work.UpgradeStatus; us != nil && active(us.Phase) {
 		from, to = us.FromVersion, us.ToVersion
@@ -160,7 +166,9 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 		}
 		return lessOrder(o, &slotView{index: ia, primary: primary[ia]}, &slotView{index: ib, primary: primary[ib]})
 	}
-	slices.SortStableFunc(todo, func(ia, ib int32) int { return compareBy(less, ia, ib) })
+	if cmp := func(ia, ib int32) int { return compareBy(less, ia, ib) }; !slices.IsSortedFunc(todo, cmp) {
+		slices.SortStableFunc(todo, cmp)
+	}
 	return held, todo
 }
 
@@ -443,6 +451,7 @@ func (d *decider) finish() {
 			us.Pods = nil
 		}
 		if !entriesSorted(us.Pods) {
+			d.own() // sorting writes the entries
 			sort.Slice(us.Pods, func(a, b int) bool { return us.Pods[a].Index < us.Pods[b].Index })
 		}
 		if active(us.Phase) {
