@@ -105,11 +105,13 @@ type Controller struct {
 	pods     informers.SharedInformerFactory
 	cms      informers.SharedInformerFactory
 	cmLister corelisters.ConfigMapLister
-	driver   *kube.PodsDriver
+	template corev1.PodTemplateSpec
 	queue    workqueue.TypedRateLimitingInterface[string]
 	log      logr.Logger
 
 	// Owned by the reconcile goroutine.
+	driver    *kube.PodsDriver // built for the ConfigMap's UID (the pods' owner)
+	ownerUID  types.UID
 	st        *status.Status
 	written   string
 	writtenSt *status.Status
@@ -145,18 +147,7 @@ func New(cfg Config) (*Controller, error) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.Name).String()
 		}))
 	c.cmLister = c.cms.Core().V1().ConfigMaps().Lister()
-	d, err := kube.NewPodsDriver(kube.PodsConfig{
-		Client:    cfg.Client,
-		Informers: c.pods,
-		Namespace: cfg.Namespace,
-		Group:     cfg.Name,
-		Template:  *tpl,
-		Version:   c.setImage,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("controller: %w", err)
-	}
-	c.driver = d
+	c.template = *tpl.DeepCopy()
 	c.queue = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
 	enqueue := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.queue.Add(cfg.Name) },
@@ -308,6 +299,21 @@ func (c *Controller) reconcile(ctx context.Context) (time.Duration, error) {
 	}
 	st := c.st
 
+	if c.driver == nil || c.ownerUID != cm.UID {
+		d, err := kube.NewPodsDriver(kube.PodsConfig{
+			Client:    c.cfg.Client,
+			Informers: c.pods,
+			Namespace: c.cfg.Namespace,
+			Group:     c.cfg.Name,
+			Template:  c.template,
+			Version:   c.setImage,
+			Owner:     metav1.NewControllerRef(cm, corev1.SchemeGroupVersion.WithKind("ConfigMap")),
+		})
+		if err != nil {
+			return -1, fmt.Errorf("controller: %w", err)
+		}
+		c.driver, c.ownerUID = d, cm.UID
+	}
 	opts := []upgrade.Option{upgrade.WithLogger(c.log)}
 	if c.cfg.Access != nil {
 		opts = append(opts, upgrade.WithPodAccess(c.cfg.Access))
