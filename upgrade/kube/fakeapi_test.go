@@ -23,7 +23,9 @@ import (
 
 const ns = "db"
 
-var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+func podsGVR() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+}
 
 // fakeAPI is the fake clientset with what an API server adds that the fake
 // tracker lacks: UIDs, resourceVersions and creation timestamps on create,
@@ -139,7 +141,7 @@ func (f *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) 
 func (f *fakeAPI) pod(name string) *corev1.Pod {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	obj, err := f.Tracker().Get(podsGVR, ns, name)
+	obj, err := f.Tracker().Get(podsGVR(), ns, name)
 	if err != nil {
 		return nil
 	}
@@ -150,7 +152,7 @@ func (f *fakeAPI) pod(name string) *corev1.Pod {
 func (f *fakeAPI) pods() []*corev1.Pod {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	obj, err := f.Tracker().List(podsGVR, schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, ns)
+	obj, err := f.Tracker().List(podsGVR(), schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, ns)
 	if err != nil {
 		panic(err)
 	}
@@ -167,14 +169,14 @@ func (f *fakeAPI) setStatus(t testing.TB, name string, change func(p *corev1.Pod
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	obj, err := f.Tracker().Get(podsGVR, ns, name)
+	obj, err := f.Tracker().Get(podsGVR(), ns, name)
 	if err != nil {
 		t.Fatalf("setStatus %s: %v", name, err)
 	}
 	p := obj.(*corev1.Pod).DeepCopy()
 	change(p)
 	p.ResourceVersion = f.nextRV()
-	if err := f.Tracker().Update(podsGVR, p, ns); err != nil {
+	if err := f.Tracker().Update(podsGVR(), p, ns); err != nil {
 		t.Fatalf("setStatus %s: %v", name, err)
 	}
 }
@@ -184,7 +186,7 @@ func (f *fakeAPI) setStatus(t testing.TB, name string, change func(p *corev1.Pod
 func (f *fakeAPI) finalize(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.Tracker().Delete(podsGVR, ns, name)
+	return f.Tracker().Delete(podsGVR(), ns, name)
 }
 
 // putPod stores a pod directly (a pod that existed before the test, or one
@@ -271,12 +273,12 @@ func (f *fakeAPI) kubelet(ctx context.Context, t testing.TB, fate func(p *corev1
 						}
 					}
 					f.mu.Lock()
-					obj, err := f.Tracker().Get(podsGVR, ns, p.Name)
+					obj, err := f.Tracker().Get(podsGVR(), ns, p.Name)
 					if err == nil && obj.(*corev1.Pod).UID == p.UID {
 						q := obj.(*corev1.Pod).DeepCopy()
 						change(q)
 						q.ResourceVersion = f.nextRV()
-						_ = f.Tracker().Update(podsGVR, q, ns)
+						_ = f.Tracker().Update(podsGVR(), q, ns)
 					}
 					f.mu.Unlock()
 				}

@@ -88,20 +88,20 @@ func (fx *podsFixture) sync(t *testing.T) {
 	for _, p := range fx.api.pods() {
 		want[p.Name] = p
 	}
-	have, err := fx.view.Tracker().List(podsGVR, corev1.SchemeGroupVersion.WithKind("Pod"), ns)
+	have, err := fx.view.Tracker().List(podsGVR(), corev1.SchemeGroupVersion.WithKind("Pod"), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range have.(*corev1.PodList).Items {
 		if w, ok := want[p.Name]; !ok || w.UID != p.UID {
-			if err := fx.view.Tracker().Delete(podsGVR, ns, p.Name); err != nil {
+			if err := fx.view.Tracker().Delete(podsGVR(), ns, p.Name); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	for _, p := range want {
-		if _, err := fx.view.Tracker().Get(podsGVR, ns, p.Name); err == nil {
-			err = fx.view.Tracker().Update(podsGVR, p, ns)
+		if _, err := fx.view.Tracker().Get(podsGVR(), ns, p.Name); err == nil {
+			err = fx.view.Tracker().Update(podsGVR(), p, ns)
 			if err != nil {
 				t.Fatal(err)
 			}

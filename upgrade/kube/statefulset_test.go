@@ -19,7 +19,9 @@ import (
 	"github.com/rollgate/rollgate/upgrade/kube"
 )
 
-var stsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+func stsGVR() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+}
 
 func statefulSet(replicas int32, version string) *appsv1.StatefulSet {
 	tpl := template()
@@ -83,7 +85,7 @@ func (fx *stsFixture) controller(t *testing.T) {
 			case <-tick.C:
 			}
 			fx.api.mu.Lock()
-			obj, err := fx.api.Tracker().Get(stsGVR, ns, "redis")
+			obj, err := fx.api.Tracker().Get(stsGVR(), ns, "redis")
 			fx.api.mu.Unlock()
 			if err != nil {
 				continue
