@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/intstr"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/rollgate/rollgate/status"
@@ -205,5 +204,3 @@ func (h *harness) phases() (status.Phase, status.UpgradePhase) {
 	}
 	return h.st.Phase, h.st.UpgradeStatus.Phase
 }
-
-func ptrIntstr(v intstr.IntOrString) *intstr.IntOrString { return &v }
