@@ -70,8 +70,15 @@ fuzz: ## run every Fuzz target for FUZZTIME each (default 30s)
 stress: ## long randomized runs of the upgrade engine (STRESS_ARGS to tune)
 	$(GO) test -run '$(STRESS_RUN)' -count=1 -timeout $(STRESS_TIMEOUT) $(STRESS_PKGS) -args $(STRESS_ARGS)
 
-bench: ## every benchmark, with allocations (also written to BENCH_OUT)
-	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_PKGS) 2>&1 | tee $(BENCH_OUT)
+# The engine's Step/Plan and the metrics verifier (BENCH_PKGS other than
+# ./... to choose), BENCH_COUNT runs each (default 5), raw output in
+# BENCH_OUT; then a table of the best runs, and the upgrade simulator's
+# makespans (SIM_SEEDS seeds per scenario, default 20). See docs/performance.md.
+bench: ## benchmarks with allocations, a table, then the makespan simulator
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -count=$(or $(BENCH_COUNT),5) $(if $(filter ./...,$(BENCH_PKGS)),./upgrade ./verify,$(BENCH_PKGS)) 2>&1 | tee $(BENCH_OUT)
+	@echo
+	$(GO) run ./internal/benchtable -stat=min < $(BENCH_OUT)
+	$(GO) run ./examples/simulate -seeds $(or $(SIM_SEEDS),20)
 
 demo: ## run the canary example
 	$(GO) run ./examples/canary
