@@ -245,6 +245,7 @@ func Start(ctx context.Context, binDir string, opts Options) (_ *Env, err error)
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		"--endpoint-reconciler-type=none", // a loopback advertise address is refused otherwise
 		"--secure-port="+strconv.Itoa(apiPort),
 		"--cert-dir="+filepath.Join(e.Dir, "certs"),
 		"--token-auth-file="+tokens,

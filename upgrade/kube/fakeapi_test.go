@@ -2,12 +2,14 @@ package kube_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -97,6 +100,38 @@ func (f *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) 
 		}
 		m.SetUID(cm.GetUID())
 		m.SetCreationTimestamp(cm.GetCreationTimestamp())
+		m.SetResourceVersion(f.nextRV())
+		if err := tr.Update(gvr, obj, nsName); err != nil {
+			return true, nil, err
+		}
+		return true, obj.DeepCopyObject(), nil
+	case "patch":
+		a := action.(k8stesting.PatchAction)
+		cur, err := tr.Get(gvr, nsName, a.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		curJSON, err := json.Marshal(cur)
+		if err != nil {
+			return true, nil, err
+		}
+		var out []byte
+		switch a.GetPatchType() {
+		case types.StrategicMergePatchType:
+			out, err = strategicpatch.StrategicMergePatch(curJSON, a.GetPatch(), cur)
+		case types.MergePatchType:
+			out, err = jsonpatch.MergePatch(curJSON, a.GetPatch())
+		default:
+			return false, nil, nil
+		}
+		if err != nil {
+			return true, nil, apierrors.NewBadRequest(err.Error())
+		}
+		obj := cur.DeepCopyObject()
+		if err := json.Unmarshal(out, obj); err != nil {
+			return true, nil, err
+		}
+		m, _ := meta.Accessor(obj)
 		m.SetResourceVersion(f.nextRV())
 		if err := tr.Update(gvr, obj, nsName); err != nil {
 			return true, nil, err

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -11,7 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -245,8 +248,8 @@ func (d *StatefulSetDriver) ordinal(p *corev1.Pod) (int32, bool) {
 // SetVersion records version on the StatefulSet's pod template (the
 // rollgate.io/version annotation and label, and VersionFunc's changes), so
 // that the pods the StatefulSet controller creates from now on run it. It
-// writes only when the template holds another version, with the cached
-// resourceVersion as precondition.
+// writes only when the template holds another version, with a strategic
+// merge patch of the template's changed fields (one request).
 func (d *StatefulSetDriver) SetVersion(ctx context.Context, version string) error {
 	if version == "" {
 		return fmt.Errorf("kube: statefulset %s: version is empty", d.cfg.Name)
@@ -266,10 +269,15 @@ func (d *StatefulSetDriver) SetVersion(ctx context.Context, version string) erro
 	if sel, err := metav1.LabelSelectorAsSelector(next.Spec.Selector); err == nil && !sel.Matches(labels.Set(next.Spec.Template.Labels)) {
 		return fmt.Errorf("kube: statefulset %s: the selector must not select on %s: the template's labels no longer match it", d.cfg.Name, LabelVersion)
 	}
-	updated, err := d.cfg.Client.AppsV1().StatefulSets(d.cfg.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: d.cfg.FieldManager})
-	if apierrors.IsConflict(err) {
-		return fmt.Errorf("kube: statefulset %s: setting the template to version %s: it changed since it was observed; retry on a fresh view: %w", d.cfg.Name, version, err)
+	// A strategic merge patch of what changed: no resourceVersion
+	// precondition, so the controller's status writes never conflict with
+	// it, and fields others own are left alone.
+	patch, err := strategicpatch.CreateTwoWayMergePatch(mustJSON(sts), mustJSON(next), &appsv1.StatefulSet{})
+	if err != nil {
+		return fmt.Errorf("kube: statefulset %s: setting the template to version %s: %w", d.cfg.Name, version, err)
 	}
+	updated, err := d.cfg.Client.AppsV1().StatefulSets(d.cfg.Namespace).Patch(ctx, d.cfg.Name, types.StrategicMergePatchType, patch,
+		metav1.PatchOptions{FieldManager: d.cfg.FieldManager})
 	if err != nil {
 		return fmt.Errorf("kube: statefulset %s: setting the template to version %s: %w", d.cfg.Name, version, err)
 	}
@@ -372,4 +380,12 @@ func (d *StatefulSetDriver) Step(ctx context.Context, u *upgrade.Upgrader, st *s
 		err = serr
 	}
 	return res, err
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("kube: marshalling %T: %v", v, err))
+	}
+	return b
 }

@@ -170,7 +170,7 @@ func TestStatefulSetSetVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := kube.CountActions(fx.api.Actions())
-	if c.Writes != 1 || c.ByVerb["update statefulsets"] != 1 || c.Reads != 0 {
+	if c.Writes != 1 || c.ByVerb["patch statefulsets"] != 1 || c.Reads != 0 {
 		t.Fatalf("requests: %v", c)
 	}
 	sts, err := fx.api.AppsV1().StatefulSets(ns).Get(fx.ctx, "redis", metav1.GetOptions{})

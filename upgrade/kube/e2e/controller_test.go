@@ -120,23 +120,24 @@ rollingUpdate: {maxSurge: 1, maxUnavailable: 1, timeout: 60s}
 rollback: {enabled: true, onFailure: true}
 `)
 	cfg := controller.Config{Client: env.Client, Namespace: ns, Name: "redis", Template: &tpl, StatusInterval: 3 * time.Second}
-	_, stopA := runController(t, env, cfg)
-	waitStored(t, env.Client, ns, "redis", 60*time.Second, "the group running v1", func(st *status.Status) bool {
-		return st.Phase == status.PhaseRunning && st.CurrentVersion == "v1"
-	})
-
-	setVersion(t, env.Client, ns, "redis", "v2")
-	// Stop the controller once a few slots moved.
 	f := factory(env.Client, ns)
 	view, err := kube.NewPodsDriver(kube.PodsConfig{Client: env.Client, Informers: f, Namespace: ns, Group: "redis", Template: tpl, Version: kube.ImageVersion("", "redis")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start(t, t.Context(), f)
-	waitPods(t, view, 60*time.Second, "two slots at v2", func(ps []upgrade.Pod) bool {
+	_, stopA := runController(t, env, cfg)
+	waitPods(t, view, 60*time.Second, "the group steady at v1", steady(replicas, "v1"))
+	waitStored(t, env.Client, ns, "redis", 60*time.Second, "the group running v1", func(st *status.Status) bool {
+		return st.Phase == status.PhaseRunning && st.CurrentVersion == "v1"
+	})
+
+	setVersion(t, env.Client, ns, "redis", "v2")
+	// Stop the controller once a few slots moved.
+	waitPods(t, view, 60*time.Second, "two slots ready at v2", func(ps []upgrade.Pod) bool {
 		n := 0
 		for _, p := range ps {
-			if p.Version == "v2" {
+			if p.Version == "v2" && p.Ready {
 				n++
 			}
 		}
@@ -175,10 +176,14 @@ rollback: {enabled: true, onFailure: true}
 	rec, stopRec := kube.NewRecorder(env.Client, nil, "rollgate-e2e")
 	defer stopRec()
 	cfg := controller.Config{Client: env.Client, Namespace: ns, Name: "redis", Template: &tpl, Recorder: rec}
+	f := factory(env.Client, ns)
+	view, err := kube.NewPodsDriver(kube.PodsConfig{Client: env.Client, Informers: f, Namespace: ns, Group: "redis", Template: tpl, Version: kube.ImageVersion("", "redis")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, t.Context(), f)
 	runController(t, env, cfg)
-	waitStored(t, env.Client, ns, "redis", 60*time.Second, "running v1", func(st *status.Status) bool {
-		return st.Phase == status.PhaseRunning && st.CurrentVersion == "v1"
-	})
+	waitPods(t, view, 60*time.Second, "the group steady at v1", steady(4, "v1"))
 	setVersion(t, env.Client, ns, "redis", "v2")
 	waitStored(t, env.Client, ns, "redis", 60*time.Second, "paused at the partition", func(st *status.Status) bool {
 		return st.UpgradeStatus != nil && st.UpgradeStatus.Phase == status.UpgradePaused
@@ -187,7 +192,10 @@ rollback: {enabled: true, onFailure: true}
 	st := waitStored(t, env.Client, ns, "redis", 60*time.Second, "rolled back", func(st *status.Status) bool {
 		return st.UpgradeStatus != nil && st.UpgradeStatus.Phase == status.UpgradeRolledBack
 	})
-	t.Logf("final: %s", describeStatus(st))
+	if st.CurrentVersion != "v1" || st.Phase != status.PhaseRunning || st.RollbackCount != 1 {
+		t.Errorf("after the rollback: %s", describeStatus(st))
+	}
+	waitPods(t, view, 30*time.Second, "steady at v1 after the rollback", steady(4, "v1"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		evs, err := env.Client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
