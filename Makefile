@@ -12,6 +12,13 @@ export DEBIAN_FRONTEND := noninteractive
 
 GO ?= go
 
+# What hack/ensure-*.sh build or fetch is cached outside the checkout, so a
+# fresh clone (CI's) reuses it: the control plane built from source, the two
+# Debian builds of Redis.
+CACHE_ROOT ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rollgate
+export KUBE_CACHE_DIR ?= $(CACHE_ROOT)/kube
+export REDIS_DEBS_CACHE ?= $(CACHE_ROOT)/redis
+
 # Pinned tool versions, run with `go run tool@version`: nothing to install,
 # and after the first run they build from the module cache.
 STATICCHECK_VERSION ?= v0.8.2

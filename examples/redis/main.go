@@ -150,6 +150,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func setup(ctx context.Context, cache string, log io.Writer, versions ...string) (*members, error) {
 	root, rootErr := repoRoot()
 	if cache == "" {
+		cache = os.Getenv("REDIS_DEBS_CACHE") // set by make; see hack/ensure-redis-debs.sh
+	}
+	if cache == "" {
 		if rootErr != nil {
 			return nil, fmt.Errorf("no -cache given and %w", rootErr)
 		}
