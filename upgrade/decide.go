@@ -900,8 +900,11 @@ func (d *decider) schedule(candidates []int32) {
 		}
 		return lessOrder(d.u.spec.RollingUpdate.Order, sa, sb)
 	}
-	// The order is total (slots are distinct), so any sort gives the same.
-	slices.SortFunc(candidates, func(a, b int32) int { return compareBy(less, a, b) })
+	// The order is total (slots are distinct), so any sort gives the same;
+	// candidates come in slot order, often the order wanted.
+	if cmp := func(a, b int32) int { return compareBy(less, a, b) }; !slices.IsSortedFunc(candidates, cmp) {
+		slices.SortFunc(candidates, cmp)
+	}
 	for _, i := range candidates {
 		s := &slots[i]
 		old := d.pod(s.oldPod)

@@ -88,9 +88,12 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 		buf = make([]slotView, replicas)
 	}
 	slots := buf[:replicas]
+	clear(slots) // in bulk: field by field below, no struct copies
 	for i := range slots {
 		want, held := wantOf(int32(i))
-		slots[i] = slotView{index: int32(i), want: want, newPod: -1, oldPod: -1, dupPod: -1, entry: -1, held: held}
+		s := &slots[i]
+		s.index, s.want, s.held = int32(i), want, held
+		s.newPod, s.oldPod, s.dupPod, s.entry = -1, -1, -1, -1
 	}
 	for k := range pods {
 		p := &pods[k]

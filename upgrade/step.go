@@ -478,12 +478,13 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 		done = d.donePods(us)
 	}
 	counted := slotFlags(&d.u.scratch.flag, int(d.want.Replicas))
+	back := target == us.FromVersion
 	for k := range d.pods {
 		p := &d.pods[k]
-		if p.Terminating || p.Version != target || !p.Ready || counted[p.Index] {
+		if p.Terminating || !p.Ready || counted[p.Index] || p.Version != target {
 			continue
 		}
-		if target == us.FromVersion || done[k] {
+		if back || done[k] {
 			counted[p.Index] = true
 			updated++
 		}
@@ -575,9 +576,15 @@ func (d *decider) conditions() {
 	// Available: every slot has a ready pod.
 	if d.want.Replicas >= 0 {
 		ready := slotFlags(&d.u.scratch.ready, int(d.want.Replicas))
-		for k := range d.pods {
-			if p := &d.pods[k]; p.Ready && !p.Terminating && p.Index >= 0 && p.Index < d.want.Replicas {
-				ready[p.Index] = true
+		if slots := d.obs.slots; len(slots) == len(ready) {
+			for i := range slots { // observe found it: a non-terminating pod is ready
+				ready[i] = slots[i].ready
+			}
+		} else {
+			for k := range d.pods {
+				if p := &d.pods[k]; p.Ready && !p.Terminating && p.Index >= 0 && p.Index < d.want.Replicas {
+					ready[p.Index] = true
+				}
 			}
 		}
 		const prefix = "slots without a ready pod: "
