@@ -87,6 +87,13 @@ type UpgradeStatus struct {
 	// Pods records the slots the attempt is moving or has moved, ordered by
 	// index. Slots the attempt never touched have no entry.
 	Pods []PodProgress `json:"pods,omitempty"`
+	// Retired lists the UIDs of the pods the Upgrader stopped (the driver
+	// accepted their Delete), in either direction, the latest last; a new
+	// attempt carries it over, and only the oldest are dropped (beyond 4
+	// per replica). The Upgrader counts them as terminating whatever a
+	// lagging pod list says, so it never counts a pod it stopped as
+	// running, even after a rollback or a new target cleared Pods.
+	Retired []string `json:"retired,omitempty"`
 }
 
 // Stage is where one slot stands in its transition.
