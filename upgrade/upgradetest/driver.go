@@ -37,6 +37,7 @@ type config struct {
 	termDelay     func(p upgrade.Pod) time.Duration
 	failoverDelay time.Duration
 	chooser       func(primary upgrade.Pod, candidates []upgrade.Pod) (upgrade.Pod, error)
+	dupCreates    bool
 	exec          func(t verify.Target, command string) (string, error)
 	get           func(t verify.Target, port int32, path string) (int, []byte, error)
 	verify        func(t verify.Target) error
@@ -85,6 +86,14 @@ func WithFailoverChooser(f func(primary upgrade.Pod, candidates []upgrade.Pod) (
 	return func(c *config) { c.chooser = f }
 }
 
+// AllowDuplicateCreates makes Create start a pod even when the slot already
+// has a pod at that version that is not terminating, as a driver that
+// names pods at random (generateName) would. Such a driver breaks the
+// PodDriver rule that Create is idempotent, so an engine that repeats a
+// Create it cannot see yet gets two pods: use it to test checkers, or how
+// an engine copes with such drivers.
+func AllowDuplicateCreates() Option { return func(c *config) { c.dupCreates = true } }
+
 // WithExec sets what Exec returns for a running pod (default: empty output,
 // no error).
 func WithExec(f func(t verify.Target, command string) (stdout string, err error)) Option {
@@ -111,7 +120,10 @@ func WithVerify(f func(t verify.Target) error) Option { return func(c *config) {
 //
 // Pod names: the pod a non-surge Create makes for slot i is "<group>-<i>";
 // the name can't be taken while an older pod of that name is still listed
-// (Create returns *AlreadyExistsError). A surge Create names its pod
+// (Create returns *AlreadyExistsError). Create is idempotent, as the
+// PodDriver contract asks: it starts nothing, and returns
+// *AlreadyExistsError, when the slot already has a pod at the version that
+// is not terminating (see AllowDuplicateCreates). A surge Create names its pod
 // "<group>-<i>-surge-<n>", n counting the slot's surge pods from 1, so a
 // surge pod may stay the slot's only pod and the next transition of the
 // slot still gets a free name. UIDs are "uid-1", "uid-2"... in creation
@@ -541,8 +553,10 @@ func (d *Driver) Pods(ctx context.Context) ([]upgrade.Pod, error) {
 // Create makes a pod for slot index at version, not ready until its start
 // delay has passed (WithStartDelay), and never ready if a NeverReady or
 // FailPods rule says so. It returns an error naming the pod, and creates
-// nothing, when index is outside 0..Replicas-1, version is empty, or
-// (without surge) the slot's stable name is still held by a listed pod.
+// nothing, when index is outside 0..Replicas-1, version is empty, the slot
+// already has a pod at version that is not terminating (unless
+// AllowDuplicateCreates), or (without surge) the slot's stable name is
+// still held by a listed pod.
 func (d *Driver) Create(ctx context.Context, index int32, version string, surge bool) error {
 	a := d.call(ctx, Action{Kind: ActionCreate, Index: index, Version: version, Surge: surge}, true, func(now time.Time, a *Action) error {
 		if index < 0 || index >= d.cfg.replicas {
@@ -550,6 +564,14 @@ func (d *Driver) Create(ctx context.Context, index int32, version string, surge 
 		}
 		if version == "" {
 			return fmt.Errorf("upgradetest: create pod for slot %d: empty version", index)
+		}
+		if !d.cfg.dupCreates {
+			if held := d.find(now, func(ps *podState) bool {
+				return ps.pod.Index == index && ps.pod.Version == version && !ps.deleted
+			}); held != nil {
+				a.Pod = held.pod.Name
+				return &AlreadyExistsError{Name: held.pod.Name, UID: held.pod.UID}
+			}
 		}
 		name := d.stableName(index)
 		if surge {

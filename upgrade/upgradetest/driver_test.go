@@ -562,7 +562,7 @@ func TestReactors(t *testing.T) {
 
 func TestPodFaults(t *testing.T) {
 	clk := newClock()
-	d := NewDriver(clk, WithName("db"), WithReplicas(4, "v1"),
+	d := NewDriver(clk, WithName("db"), WithReplicas(4, "v1"), AllowDuplicateCreates(),
 		WithStartDelay(func(int32, string) time.Duration { return 10 * time.Second }))
 	ctx := t.Context()
 	d.NeverReady(1, "v2")

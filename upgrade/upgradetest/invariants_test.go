@@ -281,7 +281,7 @@ func TestCheckerOnce(t *testing.T) {
 		e.expect(RuleOnce, "slot 2 lost a ready pod twice in one transition: db-2 then db-2-surge-1")
 	})
 	t.Run("created twice", func(t *testing.T) {
-		e := newEnv(t, spec(2, 0, 0), 3, slow())
+		e := newEnv(t, spec(2, 0, 0), 3, append(slow(), AllowDuplicateCreates()))
 		e.create(2, "v2", true)
 		e.clean()
 		e.create(2, "v2", true)
@@ -535,11 +535,23 @@ func TestCheckStatusRollbackCount(t *testing.T) {
 	rolling := func(n int32, manual bool) *status.Status {
 		s := upgrading("v1", "v2", 2, start)
 		s.Phase, s.UpgradeStatus.Phase, s.RollbackCount, s.UpgradeStatus.Manual = status.PhaseRollingBack, status.UpgradeRollingBack, n, manual
+		s.UpgradeStatus.RollbackReason = "slot 1 failed"
+		if manual {
+			s.UpgradeStatus.RollbackReason = "manual rollback"
+		}
 		return s
 	}
 	inProgress := func(n int32) *status.Status {
 		s := upgrading("v1", "v2", 2, start)
 		s.RollbackCount = n
+		return s
+	}
+	// failing is an attempt whose slot 1 failed in the last Step: the next
+	// Step rolls back or fails.
+	failing := func(n int32) *status.Status {
+		s := inProgress(n)
+		s.UpgradeStatus.Failures = []status.Failure{{Index: 1, Error: "not ready"}}
+		s.UpgradeStatus.Pods = []status.PodProgress{{Index: 1, Stage: status.StageFailed, Version: "v2"}}
 		return s
 	}
 	completed := func(n int32) *status.Status {
@@ -553,7 +565,7 @@ func TestCheckStatusRollbackCount(t *testing.T) {
 		seq  []*status.Status
 		want string
 	}{
-		{"automatic rollbacks then success", auto, []*status.Status{inProgress(0), rolling(1, false), inProgress(1), rolling(2, false), completed(0)}, ""},
+		{"automatic rollbacks then success", auto, []*status.Status{failing(0), rolling(1, false), inProgress(1), failing(1), rolling(2, false), completed(0)}, ""},
 		{"manual rollback does not count", auto, []*status.Status{inProgress(0), rolling(0, true)}, ""},
 		{"manual rollback counted", auto, []*status.Status{inProgress(0), rolling(1, true)}, "S7: rollbackCount rose to 1 for a manual rollback"},
 		{"jump", auto, []*status.Status{inProgress(0), rolling(2, false)}, "S7: rollbackCount rose from 0 to 2 in one step"},
@@ -565,7 +577,11 @@ func TestCheckStatusRollbackCount(t *testing.T) {
 			c := NewChecker(tc.spec, 2, "", "")
 			var errs []error
 			for _, st := range tc.seq {
-				if err := c.CheckStatus(st, nil); err != nil {
+				var pods []upgrade.Pod
+				if us := st.UpgradeStatus; us != nil && us.Phase == status.UpgradeCompleted {
+					pods = []upgrade.Pod{{Index: 0, Name: "db-0", Version: "v2"}, {Index: 1, Name: "db-1", Version: "v2"}}
+				}
+				if err := c.CheckStatus(st, pods); err != nil {
 					errs = append(errs, err)
 				}
 			}
