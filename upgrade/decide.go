@@ -62,6 +62,21 @@ func (d *decider) wake(at time.Time) {
 
 func (d *decider) act(a Action) { d.actions = append(d.actions, a) }
 
+// dropWrites forgets the pod writes and checks decided so far: a Step that
+// changes the attempt's phase writes no pod (the other slots' moves wait
+// for the new phase to be persisted and decided again).
+func (d *decider) dropWrites() {
+	kept := d.actions[:0]
+	for _, a := range d.actions {
+		switch a.Kind {
+		case ActionCreate, ActionDelete, ActionFailover, ActionPreCheck, ActionVerify:
+			continue
+		}
+		kept = append(kept, a)
+	}
+	d.actions = kept
+}
+
 func (d *decider) event(reason string, index int32, warning bool, format string, args ...any) {
 	d.events = append(d.events, Event{Reason: reason, Index: index, Warning: warning, Message: fmt.Sprintf(format, args...)})
 }
@@ -78,6 +93,9 @@ func (d *decider) decide() error {
 	}
 	if err := validatePods(&d.u.scratch.names, d.pods, want.Replicas); err != nil {
 		return err
+	}
+	if us := st.UpgradeStatus; us != nil && len(us.Retired) > 0 {
+		d.pods = markRetired(d.pods, us.Retired)
 	}
 	if st.CurrentVersion == "" {
 		v, ok, err := agreedVersion(d.pods)
@@ -120,6 +138,24 @@ func (d *decider) decide() error {
 	return nil
 }
 
+// markRetired shows the pods the attempt stopped as terminating and not
+// ready, whatever the list says: a lagging list may still show them
+// running, and the Upgrader must not count its own stops as undone. pods
+// is copied before the first change.
+func markRetired(pods []Pod, retired []string) []Pod {
+	copied := false
+	for k := range pods {
+		if pods[k].Terminating || !slices.Contains(retired, pods[k].UID) {
+			continue
+		}
+		if !copied {
+			pods, copied = slices.Clone(pods), true
+		}
+		pods[k].Terminating, pods[k].Ready = true, false
+	}
+	return pods
+}
+
 func active(p status.UpgradePhase) bool {
 	return p == status.UpgradeInProgress || p == status.UpgradePaused || p == status.UpgradeRollingBack
 }
@@ -144,6 +180,28 @@ func (d *decider) idle() {
 	case settled && us.Phase == status.UpgradeFailed:
 		// A failed attempt waits for a person: a new version, Retry or
 		// Rollback.
+		return
+	case us != nil && us.Phase == status.UpgradeCompleted && st.CurrentVersion == us.ToVersion && want.Version == us.ToVersion && d.podsOff(us.ToVersion):
+		// Completed on a view that did not show every pod: a pod still
+		// runs another version. The upgrade is not done: reopen it.
+		st.Phase = status.PhaseUpgrading
+		st.CurrentVersion = us.FromVersion
+		us.Phase = status.UpgradeInProgress
+		us.CompletedAt = nil
+		d.transition = true
+		d.act(Action{Kind: ActionWait, Index: -1, Version: us.ToVersion, Reason: "reopen the upgrade: pods still run another version"})
+		d.event(ReasonUpgradeStarted, -1, true, "upgrade %s -> %s reopened: pods still run another version than %s", us.FromVersion, us.ToVersion, us.ToVersion)
+		return
+	case us != nil && us.Phase == status.UpgradeRolledBack && st.CurrentVersion == us.FromVersion && d.podsOff(us.FromVersion):
+		// Rolled back on a view that did not show every pod (a write
+		// whose status the caller lost, a lagging list): a pod still runs
+		// another version. The rollback is not done: resume it.
+		d.startRollback(true, fmt.Sprintf("pods still run another version than %s after the rollback", us.FromVersion))
+		return
+	case !settled && us != nil && us.Phase == status.UpgradeFailed && us.RollbackReason != "" && want.Version == st.CurrentVersion && d.podsOff(st.CurrentVersion):
+		// The attempt's rollback failed already: starting another one
+		// would flap between RollingBack and Failed. Pods are left as they
+		// are for a person (Rollback, Retry).
 		return
 	case !settled && us != nil && us.Phase == status.UpgradeFailed && want.Version == st.CurrentVersion && d.podsOff(st.CurrentVersion):
 		// The desired version went back while pods were left on another
@@ -183,8 +241,23 @@ func (d *decider) repairMissing(v string) {
 		if !has[i] && total < n+d.surge {
 			d.act(Action{Kind: ActionCreate, Index: i, Version: v, Reason: "recreate missing pod"})
 			total++
+		} else if !has[i] || !d.live(i) {
+			// The slot's pod is on its way out, or there is no room yet:
+			// not Done, the pod is recreated once it can be.
+			d.act(Action{Kind: ActionWait, Index: i, Version: v, Reason: "waiting to recreate the slot's pod"})
+			d.wake(d.now.Add(defaultPoll))
 		}
 	}
+}
+
+// live reports whether slot i has a pod that is not terminating.
+func (d *decider) live(i int32) bool {
+	for k := range d.pods {
+		if d.pods[k].Index == i && !d.pods[k].Terminating {
+			return true
+		}
+	}
+	return false
 }
 
 // startRollback turns the attempt around. manual rollbacks are not counted.
@@ -203,7 +276,7 @@ func (d *decider) startRollback(manual bool, reason string) {
 	us.Manual = manual
 	us.RollbackReason = reason
 	us.CompletedAt = nil
-	us.Pods = nil
+	us.Pods = keepCreating(us.Pods)
 	us.CurrentIndex = nil
 	d.transition = true
 	kind := "automatic"
@@ -316,6 +389,7 @@ func (d *decider) attempt() {
 	// A failed slot turns the attempt around (or stops it).
 	for k := range us.Pods {
 		if us.Pods[k].Stage == status.StageFailed {
+			d.dropWrites()
 			d.onFailure(us.Pods[k])
 			return
 		}
@@ -369,6 +443,18 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 	e := d.entry(s)
 	if e != nil && e.Stage == status.StageFailed {
 		return false, false
+	}
+	if e != nil && e.Version != s.want && created(e) {
+		// A pod created before the attempt turned (rollback, new
+		// target) that the view does not show yet: it counts toward the
+		// budget, and the slot is not done, until it is listed.
+		if !d.listed(s.index, e.Version) && d.now.Before(e.LastAttempt.Add(d.u.spec.podTimeout())) {
+			d.wait(s, e, fmt.Sprintf("waiting for the pod created at %s to be listed", e.Version))
+			d.wake(d.now.Add(defaultPoll))
+			return false, false
+		}
+		d.dropEntry(s)
+		e = nil
 	}
 	if e != nil && e.Version != s.want {
 		// The entry belongs to another direction or target: start over.
@@ -435,10 +521,23 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 			d.removeExtra(s)
 			return false, false
 		}
-		if e == nil || e.Stage == status.StageDone || e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying {
+		if e != nil && s.ready && e.NewUID != "" && !d.hasUID(e.NewUID) && d.now.Before(e.Since.Add(d.u.spec.podTimeout())) {
+			// The slot's new pod was listed and is not now: a lagging
+			// list may hide it (it still counts toward the budget), or
+			// it is gone. Leave the ready old pod alone for a while, then
+			// start over. (A broken old pod is replaced at once.)
+			d.wait(s, e, "waiting for the new pod to be listed again")
+			d.wake(d.now.Add(defaultPoll))
+			return false, false
+		}
+		retiring := e != nil && e.Surge && (e.Stage == status.StageFailover || e.Stage == status.StageDeleting)
+		if e == nil || e.Stage == status.StageDone || e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying || retiring {
 			if e != nil {
 				// The new pod vanished and an old one is listed again
-				// (a stale view, or someone recreated it): start over.
+				// (a stale view, or someone recreated it), or a surge
+				// slot's new pod is gone before its old pod was stopped:
+				// start over (stopping the old pod now would leave the
+				// slot with nothing).
 				d.dropEntry(s)
 			}
 			return false, true
@@ -451,7 +550,8 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 			if e == nil {
 				e = d.newEntry(s, status.StageDeleting, false)
 			}
-			if e.Stage != status.StageDeleting {
+			if e.Stage != status.StageDeleting && !created(e) {
+				// (A pod created already stays counted until listed.)
 				d.setStage(e, status.StageDeleting)
 			}
 			d.wait(s, e, "waiting for the old pod to go")
@@ -478,9 +578,24 @@ func (d *decider) removeExtra(s *slotView) {
 	keep := d.pods[s.oldPod]
 	for _, p := range d.pods {
 		if p.Index == s.index && !p.Terminating && p.UID != keep.UID && p.Version != s.want {
+			e := d.entry(s)
 			if d.needsFailover(p) {
+				if e == nil || e.Stage == status.StageFailover {
+					// The entry remembers the ask: Failover once, wait for
+					// the role to move, fail at the timeout.
+					if e == nil {
+						e = d.newEntry(s, status.StageFailover, false)
+					}
+					d.failover(s, e, p)
+					return
+				}
 				d.act(podAction(ActionFailover, s, p, "move the primary role off an extra pod"))
 				return
+			}
+			if e != nil && e.Stage == status.StageFailover {
+				// The role moved: the slot starts over once its extra
+				// pods are gone.
+				d.dropEntry(s)
 			}
 			d.act(podAction(ActionDelete, s, p, fmt.Sprintf("extra pod beside %s", keep.Name)))
 			return
@@ -512,7 +627,92 @@ func (d *decider) create(s *slotView, e *status.PodProgress, surge bool) {
 		d.wait(s, e, "retrying create: "+e.Message)
 		return
 	}
+	if !d.room(s) {
+		// Terminating pods count toward replicas + maxSurge until gone.
+		d.wait(s, e, fmt.Sprintf("waiting for room: %d pods listed, at most %d (replicas + maxSurge)", len(d.pods), d.want.Replicas+d.surge))
+		d.wake(d.now.Add(defaultPoll))
+		return
+	}
 	d.act(Action{Kind: ActionCreate, Index: s.index, Version: s.want, Surge: surge})
+}
+
+// created reports whether e's Create went through (its pod may not be
+// listed yet).
+func created(e *status.PodProgress) bool {
+	return e.Stage == status.StageCreating && e.LastAttempt != nil && e.Errors == 0
+}
+
+// keepCreating keeps, from the entries of an attempt that turns around, those
+// whose pod was created and may not be listed yet: the budget counts them
+// until they are (see slot). It returns a new slice.
+func keepCreating(entries []status.PodProgress) []status.PodProgress {
+	var kept []status.PodProgress
+	for k := range entries {
+		if created(&entries[k]) {
+			e := entries[k]
+			e.LastAttempt = e.LastAttempt.DeepCopy()
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+// hasUID reports whether the view lists the pod uid.
+func (d *decider) hasUID(uid string) bool {
+	for k := range d.pods {
+		if d.pods[k].UID == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// listed reports whether the view lists a pod of slot i at version v.
+func (d *decider) listed(i int32, v string) bool {
+	for k := range d.pods {
+		if d.pods[k].Index == i && d.pods[k].Version == v {
+			return true
+		}
+	}
+	return false
+}
+
+// unlisted reports whether slot s has a pod created (or about to be) that
+// the view does not show: its entry creates one.
+func (d *decider) unlisted(s *slotView, e *status.PodProgress) bool {
+	switch {
+	case e == nil:
+		return false
+	case e.NewUID != "" && !d.hasUID(e.NewUID):
+		// Its new pod was listed before: a lagging list hides it now.
+		return true
+	case e.Version != s.want:
+		// Kept across a turn of the attempt; slot dropped it once listed.
+		return e.Stage == status.StageCreating
+	case s.newPod >= 0:
+		return false
+	case e.Stage == status.StageCreating:
+		return e.Surge || s.oldCount == 0
+	}
+	return e.Stage == status.StagePreCheck && e.Surge
+}
+
+// room reports whether a pod for slot s fits the pod budget: every listed
+// pod counts, terminating ones included, and so does every other slot's
+// pod created (or about to be) that the view does not show yet, as
+// schedule counts them.
+func (d *decider) room(s *slotView) bool {
+	total := int32(len(d.pods))
+	for i := range d.obs.slots {
+		o := &d.obs.slots[i]
+		if o.index == s.index {
+			continue
+		}
+		if d.unlisted(o, d.entry(o)) {
+			total++
+		}
+	}
+	return total < d.want.Replicas+d.surge
 }
 
 // beforeStop runs the stages that precede stopping a slot's old pod (in
@@ -615,7 +815,20 @@ func (d *decider) failover(s *slotView, e *status.PodProgress, old Pod) bool {
 		return false
 	}
 	d.wake(deadline)
-	if e.LastAttempt == nil || e.Errors > 0 {
+	// Ask once; ask again when the role has not moved a while later (the
+	// pod chosen to take it may have died meanwhile).
+	if e.LastAttempt == nil || e.Errors > 0 || !d.now.Before(e.LastAttempt.Add(d.u.spec.podTimeout()/4)) {
+		if o := d.pendingStop(s); o >= 0 {
+			// The role could land on a pod another slot is about to stop,
+			// and that slot would hand it straight back. Move it once that
+			// pod is gone; the failover's time starts then.
+			if e.LastAttempt == nil {
+				e.Since = d.mnow
+			}
+			d.wait(s, e, fmt.Sprintf("waiting for slot %d to stop its pod before moving the primary role off pod %s", o, old.Name))
+			d.wake(d.now.Add(defaultPoll))
+			return false
+		}
 		if d.due(e, defaultPoll) {
 			d.act(podAction(ActionFailover, s, old, "move the primary role before stopping"))
 			return false
@@ -624,6 +837,24 @@ func (d *decider) failover(s *slotView, e *status.PodProgress, old Pod) bool {
 	d.wait(s, e, fmt.Sprintf("waiting for pod %s to give up the primary role", old.Name))
 	d.wake(d.now.Add(defaultPoll))
 	return false
+}
+
+// pendingStop returns another slot whose transition is about to stop its
+// pod (failover, pre-check or delete) while that pod still runs, or -1.
+func (d *decider) pendingStop(s *slotView) int32 {
+	for i := range d.obs.slots {
+		o := &d.obs.slots[i]
+		if o.index == s.index || o.oldPod < 0 {
+			continue
+		}
+		if e := d.entry(o); e != nil {
+			switch e.Stage {
+			case status.StageFailover, status.StagePreCheck, status.StageDeleting:
+				return o.index
+			}
+		}
+	}
+	return -1
 }
 
 // preCheck reports whether the pre-upgrade check has passed for slot s;
@@ -677,6 +908,15 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 			return
 		}
 	}
+	if !e.Surge && old.Ready && e.OldUID != old.UID && !d.mayStop(s) {
+		// A ready pod is stopped only within maxUnavailable: the slot
+		// started while its pod was down (free) and the pod came back,
+		// or other slots went down since. Start over through the budget.
+		d.dropEntry(s)
+		d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: fmt.Sprintf("budget full: pod %s is ready again", old.Name)})
+		d.wake(d.now.Add(defaultPoll))
+		return
+	}
 	if e.OldUID == old.UID && e.Errors == 0 && e.LastAttempt != nil {
 		// Asked already; the view still lists it as running. Ask again
 		// only after a while (the delete is idempotent by UID).
@@ -690,6 +930,30 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 		return
 	}
 	d.act(podAction(ActionDelete, s, old, ""))
+}
+
+// mayStop reports whether slot s's ready pod may be stopped in place now:
+// the other slots without a ready pod, or about to lose it (an in-place
+// transition before its stop), are fewer than maxUnavailable.
+func (d *decider) mayStop(s *slotView) bool {
+	n := int32(0)
+	for i := range d.obs.slots {
+		o := &d.obs.slots[i]
+		if o.index == s.index {
+			continue
+		}
+		if !o.ready {
+			n++
+			continue
+		}
+		if e := d.entry(o); e != nil && !e.Surge && o.newPod < 0 && o.oldCount > 0 {
+			switch e.Stage {
+			case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
+				n++
+			}
+		}
+	}
+	return n < d.unav
 }
 
 // retire finishes a surge slot: fail over the old pod if it is primary,
@@ -849,6 +1113,7 @@ func (d *decider) pause(why string) {
 	us := d.us
 	if us.Phase != status.UpgradePaused {
 		d.transition = true
+		d.dropWrites()
 		d.act(Action{Kind: ActionPause, Index: -1, Reason: why})
 		d.event(ReasonUpgradePaused, -1, false, "upgrade %s -> %s paused: %s", us.FromVersion, us.ToVersion, why)
 	}
@@ -888,7 +1153,7 @@ func (d *decider) schedule(candidates []int32) {
 				unavailable++
 			}
 		}
-		if e != nil && s.newPod < 0 && (e.Stage == status.StageCreating && (e.Surge || s.oldCount == 0) || e.Stage == status.StagePreCheck && e.Surge) {
+		if d.unlisted(s, e) {
 			// A pod created (or about to be) that the view does not show.
 			total++
 		}

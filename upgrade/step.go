@@ -192,9 +192,6 @@ func (u *Upgrader) execute(ctx context.Context, d *decider) []error {
 			d.requeue = 0
 			continue
 		}
-		if a.Kind == ActionFailover {
-			failedOver = true
-		}
 		switch a.Kind {
 		case ActionStartUpgrade:
 			u.startUpgrade(ctx, d)
@@ -203,6 +200,11 @@ func (u *Upgrader) execute(ctx context.Context, d *decider) []error {
 		case ActionCreate, ActionDelete, ActionFailover:
 			if err := u.write(ctx, d, a); err != nil {
 				errs = append(errs, err)
+			} else if a.Kind == ActionFailover {
+				// The role may move (a failover that failed moved
+				// nothing, and deferring on it would let a failing
+				// failover hold back every other slot's stop).
+				failedOver = true
 			}
 		case ActionPreCheck, ActionVerify:
 			u.check(ctx, d, a)
@@ -249,6 +251,15 @@ func (u *Upgrader) write(ctx context.Context, d *decider, a Action) error {
 			if a.Kind == ActionDelete {
 				e.OldUID = a.pod.UID
 			}
+		}
+	}
+	if err == nil && a.Kind == ActionDelete && d.us != nil && !slices.Contains(d.us.Retired, a.pod.UID) {
+		// Remembered beyond the attempt (the next one carries the list):
+		// a lagging list must not show this pod running to a later Step,
+		// whatever direction it takes. The oldest are long gone.
+		d.us.Retired = append(d.us.Retired, a.pod.UID)
+		if n := len(d.us.Retired) - max(16, 4*int(d.want.Replicas)); n > 0 {
+			d.us.Retired = slices.Delete(d.us.Retired, 0, n)
 		}
 	}
 	if err != nil {
@@ -331,6 +342,10 @@ func (u *Upgrader) check(ctx context.Context, d *decider, a Action) {
 func (u *Upgrader) startUpgrade(ctx context.Context, d *decider) {
 	st, want := d.st, d.want
 	from, to := st.CurrentVersion, want.Version
+	var retired []string // the previous attempt's stops, still remembered
+	if st.UpgradeStatus != nil {
+		retired = slices.Clone(st.UpgradeStatus.Retired)
+	}
 	if err := u.runPrechecks(ctx, from, to); err != nil {
 		d.refused = true
 		st.TargetVersion = to
@@ -339,6 +354,7 @@ func (u *Upgrader) startUpgrade(ctx context.Context, d *decider) {
 			StartedAt: &d.mnow, TotalReplicas: want.Replicas,
 			Failures: []status.Failure{{Index: -1, Error: err.Error(), Timestamp: d.mnow, Reason: "PrecheckFailed"}},
 			Message:  "refused by precheck: " + err.Error(),
+			Retired:  retired,
 		}
 		d.us = st.UpgradeStatus
 		d.event(ReasonUpgradeFailed, -1, true, "upgrade %s -> %s refused: %v", from, to, err)
@@ -349,7 +365,7 @@ func (u *Upgrader) startUpgrade(ctx context.Context, d *decider) {
 	st.UpgradeStatus = &status.UpgradeStatus{
 		Phase: status.UpgradeInProgress, FromVersion: from, ToVersion: to,
 		StartedAt: &d.mnow, TotalReplicas: want.Replicas,
-		Partition: d.part,
+		Partition: d.part, Retired: retired,
 	}
 	d.us = st.UpgradeStatus
 	d.event(ReasonUpgradeStarted, -1, false, "upgrade %s -> %s started (%d replicas, partition %d, maxSurge %d, maxUnavailable %d)", from, to, want.Replicas, d.part, d.surge, d.unav)
@@ -370,7 +386,7 @@ func (u *Upgrader) retarget(ctx context.Context, d *decider) {
 	old := us.ToVersion
 	us.ToVersion = want.Version
 	us.Phase = status.UpgradeInProgress
-	us.Pods = nil
+	us.Pods = keepCreating(us.Pods)
 	st.TargetVersion = want.Version
 	st.Phase = status.PhaseUpgrading
 	d.event(ReasonUpgradeStarted, -1, false, "upgrade retargeted from %s to %s (from %s)", old, want.Version, us.FromVersion)

@@ -58,6 +58,15 @@ type PodDriver interface {
 	Pods(ctx context.Context) ([]Pod, error)
 	// Create starts a pod for slot index at version. With surge the slot's
 	// existing pod keeps running beside the new one.
+	//
+	// Create must be idempotent: when the slot already has a pod at
+	// version that is not terminating, it starts nothing and returns nil
+	// or an AlreadyExists error. The Upgrader may repeat a Create whose
+	// pod it cannot see: the reply was lost, or the controller crashed
+	// before persisting the status and the list still lags. Only the
+	// driver can tell; deterministic pod names give this for free (the
+	// slot's name, and one alternate name for the pod beside it while a
+	// surge runs), generateName does not.
 	Create(ctx context.Context, index int32, version string, surge bool) error
 	// Delete stops pod, identified by its UID. A pod already gone or
 	// terminating is not an error; a pod whose UID no longer matches the
@@ -67,7 +76,10 @@ type PodDriver interface {
 
 // Failoverer is implemented by drivers that can move the primary role away
 // from a pod before it is stopped. The Upgrader calls Failover once per
-// transition and waits until Pods shows primary without the role.
+// transition and waits until Pods shows primary without the role; when the
+// role has not moved a quarter of the pod timeout later (the pod chosen to
+// take it may have died), it calls Failover again, until the timeout
+// fails the slot.
 type Failoverer interface {
 	Failover(ctx context.Context, primary Pod) error
 }
