@@ -31,7 +31,10 @@ TEST_FLAGS ?=
 FUZZTIME ?= 30s
 FUZZ_PKGS ?= ./...
 
-STRESS_PKGS ?= ./upgrade/...
+# The randomized suite (upgrade/upgradetest/model_test.go): TestStress*
+# run only when -rapid.checks is given, from random seeds (-rapid.seed=N
+# replays one); plain `go test` runs TestModel's fixed 2,000 instead.
+STRESS_PKGS ?= ./upgrade/upgradetest/
 STRESS_RUN ?= Stress
 STRESS_ARGS ?= -rapid.checks=100000
 STRESS_TIMEOUT ?= 60m
@@ -75,7 +78,7 @@ fuzz: ## run every Fuzz target for FUZZTIME each (default 30s)
 	FUZZTIME='$(FUZZTIME)' GO='$(GO)' bash hack/fuzz.sh $(FUZZ_PKGS)
 
 stress: ## long randomized runs of the upgrade engine (STRESS_ARGS to tune)
-	$(GO) test -run '$(STRESS_RUN)' -count=1 -timeout $(STRESS_TIMEOUT) $(STRESS_PKGS) -args $(STRESS_ARGS)
+	$(GO) test -v -run '$(STRESS_RUN)' -count=1 -timeout $(STRESS_TIMEOUT) $(STRESS_PKGS) -args $(STRESS_ARGS)
 
 # The engine's Step/Plan and the metrics verifier (BENCH_PKGS other than
 # ./... to choose), BENCH_COUNT runs each (default 5), raw output in

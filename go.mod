@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	k8s.io/apimachinery v0.37.2
+	pgregory.net/rapid v1.3.0
 	sigs.k8s.io/yaml v1.6.0
 )
 
