@@ -17,7 +17,10 @@
 //   - Checker, the invariants of a rolling upgrade (pod budget,
 //     availability budget, partition, one replacement per transition,
 //     failover before deleting a primary, versions, status consistency,
-//     rollback count), to run after every Upgrader.Step.
+//     rollback count, broken pods first), to run after every
+//     Upgrader.Step; and the liveness checks for when faults stop:
+//     Settle and Stable (the group settles within a bound and stays),
+//     CheckRolledBack and CheckSettled (it is what its status says).
 //   - TestPodDriver, a conformance suite for authors of PodDrivers, run
 //     against a live group through a Harness that knows how to let time
 //     pass.
