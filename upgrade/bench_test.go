@@ -48,7 +48,7 @@ var benchT0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // midUpgrade builds a group of n slots upgrading v1 -> v2 with maxSurge
 // 10%: the first half done (one verified surge pod each, the old pod
-// gone), the next window of maxSurge slots in flight (a surge pod at v2
+// gone and remembered in Retired), the next window of maxSurge slots in flight (a surge pod at v2
 // waiting for Ready beside the ready old pod), the rest waiting for
 // budget. Every Step in this state observes every pod, decides, and writes
 // nothing: the steady cost of a Step while pods start.
@@ -79,6 +79,7 @@ func midUpgrade(n int32) (*staticDriver, upgrade.Spec, status.Status) {
 		case i < n/2:
 			p := newPod(i, fmt.Sprintf("redis-%d-surge-1", i), "v2", true, benchT0.Add(-30*time.Minute))
 			d.pods = append(d.pods, p)
+			us.Retired = append(us.Retired, old.UID) // the Upgrader stopped it
 			us.Pods = append(us.Pods, status.PodProgress{Index: i, Stage: status.StageDone, Since: metav1.NewTime(benchT0.Add(-20 * time.Minute)), Version: "v2", Surge: true, OldUID: old.UID, NewUID: p.UID})
 		case i < n/2+window:
 			p := newPod(i, fmt.Sprintf("redis-%d-surge-1", i), "v2", false, benchT0.Add(-10*time.Second))
@@ -91,7 +92,8 @@ func midUpgrade(n int32) (*staticDriver, upgrade.Spec, status.Status) {
 	return d, spec, st
 }
 
-// completed builds a group of n slots that finished upgrading to v2.
+// completed builds a group of n slots that finished upgrading to v2 (the
+// stopped pods' UIDs still remembered).
 func completed(n int32) (*staticDriver, upgrade.Spec, status.Status) {
 	var spec upgrade.Spec
 	spec.Default()
@@ -106,6 +108,7 @@ func completed(n int32) (*staticDriver, upgrade.Spec, status.Status) {
 	d := &staticDriver{}
 	for i := range n {
 		d.pods = append(d.pods, upgrade.Pod{Index: i, Name: fmt.Sprintf("redis-%d", i), Version: "v2", Ready: true, Created: benchT0.Add(-30 * time.Minute), UID: fmt.Sprintf("uid-%d", i)})
+		st.UpgradeStatus.Retired = append(st.UpgradeStatus.Retired, fmt.Sprintf("uid-old-%d", i))
 	}
 	return d, spec, st
 }

@@ -48,6 +48,8 @@ type decider struct {
 	// shared is the caller's status entries while us.Pods still is
 	// them: entry and newEntry copy them before any write (own).
 	shared []status.PodProgress
+	// sharedRetired is the caller's us.Retired likewise (ownRetired).
+	sharedRetired []string
 }
 
 func (d *decider) wake(at time.Time) {
@@ -95,7 +97,7 @@ func (d *decider) decide() error {
 		return err
 	}
 	if us := st.UpgradeStatus; us != nil && len(us.Retired) > 0 {
-		d.pods = markRetired(d.pods, us.Retired)
+		d.pods = markRetired(d.pods, us.Retired, &d.u.scratch.names)
 	}
 	if st.CurrentVersion == "" {
 		v, ok, err := agreedVersion(d.pods)
@@ -141,9 +143,22 @@ func (d *decider) decide() error {
 // markRetired shows the pods the attempt stopped as terminating and not
 // ready, whatever the list says: a lagging list may still show them
 // running, and the Upgrader must not count its own stops as undone. pods
-// is copied before the first change.
-func markRetired(pods []Pod, retired []string) []Pod {
+// is copied before the first change. set holds pods' UIDs (validatePods).
+func markRetired(pods []Pod, retired []string, set *podSet) []Pod {
 	copied := false
+	if set.describes(pods) {
+		for _, uid := range retired { // UIDs are unique: the same pods as below
+			k := set.uid(uid)
+			if k < 0 || pods[k].Terminating {
+				continue
+			}
+			if !copied {
+				pods, copied = slices.Clone(pods), true
+			}
+			pods[k].Terminating, pods[k].Ready = true, false
+		}
+		return pods
+	}
 	for k := range pods {
 		if pods[k].Terminating || !slices.Contains(retired, pods[k].UID) {
 			continue
@@ -233,31 +248,26 @@ func (d *decider) podsOff(v string) bool {
 func (d *decider) repairMissing(v string) {
 	n := d.want.Replicas
 	has := slotFlags(&d.u.scratch.flag2, int(n))
+	live := slotFlags(&d.u.scratch.flag, int(n)) // a pod not terminating
 	total := int32(len(d.pods))
-	for _, p := range d.pods {
+	for k := range d.pods {
+		p := &d.pods[k]
 		has[p.Index] = true
+		if !p.Terminating {
+			live[p.Index] = true
+		}
 	}
 	for i := int32(0); i < n; i++ {
 		if !has[i] && total < n+d.surge {
 			d.act(Action{Kind: ActionCreate, Index: i, Version: v, Reason: "recreate missing pod"})
 			total++
-		} else if !has[i] || !d.live(i) {
+		} else if !has[i] || !live[i] {
 			// The slot's pod is on its way out, or there is no room yet:
 			// not Done, the pod is recreated once it can be.
 			d.act(Action{Kind: ActionWait, Index: i, Version: v, Reason: "waiting to recreate the slot's pod"})
 			d.wake(d.now.Add(defaultPoll))
 		}
 	}
-}
-
-// live reports whether slot i has a pod that is not terminating.
-func (d *decider) live(i int32) bool {
-	for k := range d.pods {
-		if d.pods[k].Index == i && !d.pods[k].Terminating {
-			return true
-		}
-	}
-	return false
 }
 
 // startRollback turns the attempt around. manual rollbacks are not counted.
@@ -521,7 +531,7 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 			d.removeExtra(s)
 			return false, false
 		}
-		if e != nil && s.ready && e.NewUID != "" && !d.hasUID(e.NewUID) && d.now.Before(e.Since.Add(d.u.spec.podTimeout())) {
+		if e != nil && s.ready && e.NewUID != "" && !d.slotHasUID(s, e.NewUID) && d.now.Before(e.Since.Add(d.u.spec.podTimeout())) {
 			// The slot's new pod was listed and is not now: a lagging
 			// list may hide it (it still counts toward the budget), or
 			// it is gone. Leave the ready old pod alone for a while, then
@@ -659,6 +669,9 @@ func keepCreating(entries []status.PodProgress) []status.PodProgress {
 
 // hasUID reports whether the view lists the pod uid.
 func (d *decider) hasUID(uid string) bool {
+	if set := &d.u.scratch.names; set.describes(d.pods) {
+		return set.uid(uid) >= 0
+	}
 	for k := range d.pods {
 		if d.pods[k].UID == uid {
 			return true
@@ -683,7 +696,7 @@ func (d *decider) unlisted(s *slotView, e *status.PodProgress) bool {
 	switch {
 	case e == nil:
 		return false
-	case e.NewUID != "" && !d.hasUID(e.NewUID):
+	case e.NewUID != "" && !d.slotHasUID(s, e.NewUID):
 		// Its new pod was listed before: a lagging list hides it now.
 		return true
 	case e.Version != s.want:

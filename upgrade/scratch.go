@@ -143,6 +143,13 @@ func (s *podSet) add(pos int, name bool) int {
 	}
 }
 
+// describes reports whether the set holds the UIDs of pods, position by
+// position: pods is the list validatePods last accepted, or a copy of it
+// with other fields changed.
+func (s *podSet) describes(pods []Pod) bool {
+	return s.valid && len(s.pods) == len(pods) && (len(pods) == 0 || s.pods[0].UID == pods[0].UID)
+}
+
 // uid returns the position of the pod with UID uid, or -1.
 func (s *podSet) uid(uid string) int {
 	if len(s.table) == 0 {
@@ -250,30 +257,63 @@ func (d *decider) donePods(us *status.UpgradeStatus) []bool {
 func copyStatus(st *status.Status) *status.Status {
 	shallow := *st
 	var entries []status.PodProgress
+	var retired []string
 	if st.UpgradeStatus != nil {
 		us := *st.UpgradeStatus
 		entries, us.Pods = us.Pods, nil
+		retired, us.Retired = us.Retired, nil // as long: as many as the pods
 		shallow.UpgradeStatus = &us
 	}
 	out := shallow.DeepCopy() // everything but the entries
 	if entries != nil {
 		out.UpgradeStatus.Pods = entries
 	}
+	if retired != nil {
+		out.UpgradeStatus.Retired = retired
+	}
 	return out
 }
 
-// sharedEntries returns the entries of a status made by copyStatus, which
-// the caller's status shares.
-func sharedEntries(work *status.Status) []status.PodProgress {
-	if work.UpgradeStatus == nil || len(work.UpgradeStatus.Pods) == 0 {
-		return nil
+// share records what work, made by copyStatus, shares with the caller's
+// status: the entries (own) and the retired UIDs (ownRetired).
+func (d *decider) share(work *status.Status) {
+	if us := work.UpgradeStatus; us != nil {
+		if len(us.Pods) > 0 {
+			d.shared = us.Pods
+		}
+		if len(us.Retired) > 0 {
+			d.sharedRetired = us.Retired
+		}
 	}
-	return work.UpgradeStatus.Pods
+}
+
+// ownRetired returns us.Retired, copied first if it is the caller's.
+func (d *decider) ownRetired() []string {
+	r := d.us.Retired
+	if len(r) > 0 && len(d.sharedRetired) > 0 && &r[0] == &d.sharedRetired[0] {
+		r = slices.Clone(r)
+	}
+	d.sharedRetired = nil
+	return r
+}
+
+// slotHasUID reports whether the view lists a pod with UID uid, looking at
+// slot s's pods first.
+func (d *decider) slotHasUID(s *slotView, uid string) bool {
+	for _, k := range [...]int{s.newPod, s.oldPod, s.dupPod} {
+		if k >= 0 && k < len(d.pods) && d.pods[k].UID == uid {
+			return true
+		}
+	}
+	return d.hasUID(uid)
 }
 
 // cloneEntries deep-copies entries in one move rather than one by one.
 // TestCopyStatus keeps it equivalent to DeepCopy.
 func cloneEntries(entries []status.PodProgress) []status.PodProgress {
+	if entries == nil {
+		return nil
+	}
 	c := make([]status.PodProgress, len(entries))
 	copy(c, entries)
 	for k := range c {
@@ -345,14 +385,14 @@ var debugShared bool
 // guardShared returns what checks, at the end of a Step, that st's
 // entries were not written (see copyStatus); a no-op unless debugShared.
 func guardShared(st *status.Status) func() {
-	if !debugShared || st.UpgradeStatus == nil || len(st.UpgradeStatus.Pods) == 0 {
+	if !debugShared || st.UpgradeStatus == nil || len(st.UpgradeStatus.Pods)+len(st.UpgradeStatus.Retired) == 0 {
 		return func() {}
 	}
-	given := st.UpgradeStatus.Pods
-	want := cloneEntries(given)
+	given, givenRetired := st.UpgradeStatus.Pods, st.UpgradeStatus.Retired
+	want, wantRetired := cloneEntries(given), slices.Clone(givenRetired)
 	return func() {
-		if !reflect.DeepEqual(given, want) {
-			panic(fmt.Sprintf("upgrade: the Upgrader wrote the caller's status entries in place:\n got %+v\nwant %+v", given, want))
+		if !reflect.DeepEqual(given, want) || !slices.Equal(givenRetired, wantRetired) {
+			panic(fmt.Sprintf("upgrade: the Upgrader wrote the caller's status entries in place:\n got %+v %v\nwant %+v %v", given, givenRetired, want, wantRetired))
 		}
 	}
 }

@@ -57,7 +57,7 @@ func (u *Upgrader) Step(ctx context.Context, st *status.Status, want Desired) (R
 	defer guardShared(st)()
 	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
-	d.shared = sharedEntries(work)
+	d.share(work)
 	d.actions = u.scratch.actions[:0] // Step hands no action out: reuse
 	defer u.scratch.keepActions(d)
 	if err := d.decide(); err != nil {
@@ -83,7 +83,7 @@ func (u *Upgrader) Plan(ctx context.Context, st *status.Status, want Desired) (P
 	defer guardShared(st)()
 	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
-	d.shared = sharedEntries(work)
+	d.share(work)
 	d.actions = u.scratch.actions[:0] // Next gets an exact copy
 	defer u.scratch.keepActions(d)
 	if err := d.decide(); err != nil {
@@ -257,7 +257,7 @@ func (u *Upgrader) write(ctx context.Context, d *decider, a Action) error {
 		// Remembered beyond the attempt (the next one carries the list):
 		// a lagging list must not show this pod running to a later Step,
 		// whatever direction it takes. The oldest are long gone.
-		d.us.Retired = append(d.us.Retired, a.pod.UID)
+		d.us.Retired = append(d.ownRetired(), a.pod.UID)
 		if n := len(d.us.Retired) - max(16, 4*int(d.want.Replicas)); n > 0 {
 			d.us.Retired = slices.Delete(d.us.Retired, 0, n)
 		}
