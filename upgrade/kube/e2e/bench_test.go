@@ -81,8 +81,12 @@ func benchPods(b *testing.B, surge, unav int, bound time.Duration) {
 			}
 		},
 	}
+	f := factory(env.Client, ns)
+	view := newPodsDriver(b, env.Client, f, ns, "redis", node)
+	start(b, context.Background(), f)
 	c, stop := runController(b, env, cfg)
 	defer stop()
+	waitPods(b, view, 60*time.Second, "the group steady at v1", steady(benchN, "v1"))
 	waitStored(b, env.Client, ns, "redis", 60*time.Second, "running v1", func(st *status.Status) bool {
 		return st.Phase == status.PhaseRunning && st.CurrentVersion == "v1"
 	})

@@ -74,13 +74,17 @@ func factory(client kubernetes.Interface, ns string) informers.SharedInformerFac
 
 func start(t testing.TB, ctx context.Context, f informers.SharedInformerFactory) {
 	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() {
+		cancel()
+		f.Shutdown()
+	})
 	f.Start(ctx.Done())
 	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			t.Fatalf("cache of %v did not sync", typ)
 		}
 	}
-	t.Cleanup(f.Shutdown)
 }
 
 // steps calls step until it reports Done without error, polling at most

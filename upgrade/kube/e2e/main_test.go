@@ -78,7 +78,15 @@ func need(t testing.TB) *kubeenv.Env {
 // namespace creates a fresh namespace for the test and returns its name.
 func namespace(t testing.TB, client kubernetes.Interface) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d-%s", plane.seq.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	var b strings.Builder
+	for _, r := range strings.ToLower(t.Name()) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else if !strings.HasSuffix(b.String(), "-") {
+			b.WriteByte('-')
+		}
+	}
+	name := fmt.Sprintf("t%d-%s", plane.seq.Add(1), b.String())
 	if len(name) > 50 {
 		name = name[:50]
 	}
