@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/cache"
 )
 
 const ns = "db"
@@ -343,17 +342,4 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// waitCached waits until the informer's cache holds pod name with the
-// given UID ("" : absent).
-func waitCached(t testing.TB, inf cache.SharedIndexInformer, name string, uid types.UID) {
-	t.Helper()
-	eventually(t, fmt.Sprintf("cache to show pod %s uid %q", name, uid), func() bool {
-		obj, ok, _ := inf.GetIndexer().GetByKey(ns + "/" + name)
-		if uid == "" {
-			return !ok
-		}
-		return ok && obj.(*corev1.Pod).UID == uid
-	})
 }
