@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,6 +163,10 @@ type Options struct {
 	// Dir holds data, keys and logs (default: a new temporary directory,
 	// removed by Stop).
 	Dir string
+	// ObserveControllerManager, when set, sees every API request of the
+	// controller manager: it then reaches the API server through a
+	// loopback proxy of the environment (to count its requests).
+	ObserveControllerManager func(*http.Request)
 }
 
 // Env is a running control plane.
@@ -176,6 +182,7 @@ type Env struct {
 
 	ownDir bool
 	procs  []*proc
+	proxy  *http.Server
 }
 
 type proc struct {
@@ -286,8 +293,19 @@ func Start(ctx context.Context, binDir string, opts Options) (_ *Env, err error)
 		if len(ctrls) == 0 {
 			ctrls = []string{"statefulset-controller"}
 		}
+		kcmConfig := e.Kubeconfig
+		if opts.ObserveControllerManager != nil {
+			proxyURL, err := e.startProxy(host, token, opts.ObserveControllerManager)
+			if err != nil {
+				return nil, err
+			}
+			kcmConfig = filepath.Join(e.Dir, "kubeconfig-controller-manager")
+			if err := os.WriteFile(kcmConfig, []byte(kubeconfig(proxyURL, token)), 0o600); err != nil {
+				return nil, fmt.Errorf("kubeenv: %w", err)
+			}
+		}
 		if err := e.start(binDir, "kube-controller-manager",
-			"--kubeconfig="+e.Kubeconfig,
+			"--kubeconfig="+kcmConfig,
 			"--controllers="+strings.Join(ctrls, ","),
 			"--leader-elect=false",
 			"--secure-port=0",
@@ -323,6 +341,29 @@ func (e *Env) start(binDir, name string, args ...string) error {
 	}()
 	e.procs = append(e.procs, p)
 	return nil
+}
+
+// startProxy serves a plain-HTTP loopback proxy to the API server that
+// passes every request to observe first; it returns its URL.
+func (e *Env) startProxy(host, token string, observe func(*http.Request)) (string, error) {
+	target, err := url.Parse(host)
+	if err != nil {
+		return "", fmt.Errorf("kubeenv: %w", err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Proxy: nil, ForceAttemptHTTP2: false}
+	rp.FlushInterval = -1 // watches stream
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("kubeenv: %w", err)
+	}
+	e.proxy = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		observe(r)
+		r.Header.Set("Authorization", "Bearer "+token)
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = e.proxy.Serve(l) }()
+	return "http://" + l.Addr().String(), nil
 }
 
 // waitReady polls /readyz until it answers 200, a process exits, or 60 s.
@@ -384,6 +425,10 @@ func (e *Env) Stop() error {
 		}
 	}
 	e.procs = nil
+	if e.proxy != nil {
+		_ = e.proxy.Close()
+		e.proxy = nil
+	}
 	if e.ownDir && e.Dir != "" {
 		if err := os.RemoveAll(e.Dir); err != nil {
 			errs = append(errs, err)
@@ -456,14 +501,17 @@ func writeServiceAccountKeys(keyPath, pubPath string) error {
 }
 
 func kubeconfig(host, token string) string {
+	skip := "    insecure-skip-tls-verify: true\n"
+	if strings.HasPrefix(host, "http://") {
+		skip = ""
+	}
 	return `apiVersion: v1
 kind: Config
 clusters:
 - name: kubeenv
   cluster:
     server: ` + host + `
-    insecure-skip-tls-verify: true
-users:
+` + skip + `users:
 - name: admin
   user:
     token: ` + token + `

@@ -104,6 +104,7 @@ type limitedBuffer struct {
 	overflow bool
 }
 
+// Write keeps what fits and reports the whole of p written.
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	room := b.max - int64(b.buf.Len())
 	if int64(len(p)) > room {

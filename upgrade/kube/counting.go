@@ -132,10 +132,17 @@ type countingTransport struct {
 	r    *RequestCounter
 }
 
+// RoundTrip counts req and passes it on.
 func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	verb, resource := classify(req.Method, req.URL.Path, req.URL.Query().Get("watch"))
-	t.r.add(verb, resource)
+	t.r.Observe(req)
 	return t.next.RoundTrip(req)
+}
+
+// Observe counts one API request (for requests that do not pass through a
+// wrapped transport, such as those a proxy forwards).
+func (r *RequestCounter) Observe(req *http.Request) {
+	verb, resource := classify(req.Method, req.URL.Path, req.URL.Query().Get("watch"))
+	r.add(verb, resource)
 }
 
 // classify maps an API request to a Kubernetes verb and resource from its

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rollgate/rollgate/internal/kubeenv"
 	"github.com/rollgate/rollgate/internal/testenv"
+	"github.com/rollgate/rollgate/upgrade/kube"
 )
 
 // shared is the control plane of the package's tests, started once.
@@ -23,6 +24,7 @@ type shared struct {
 	env  *kubeenv.Env
 	skip string
 	seq  atomic.Int32
+	kcm  kube.RequestCounter // the controller manager's API requests
 }
 
 var plane shared
@@ -49,7 +51,7 @@ func run(m *testing.M) int {
 		return m.Run()
 	}
 	start := time.Now()
-	env, err := kubeenv.Start(context.Background(), dir, kubeenv.Options{ControllerManager: true})
+	env, err := kubeenv.Start(context.Background(), dir, kubeenv.Options{ControllerManager: true, ObserveControllerManager: plane.kcm.Observe})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the control plane:", err)
 		return 1
