@@ -147,9 +147,8 @@ func (d *decider) decide() error {
 func markRetired(pods []Pod, retired []string, set *podSet) []Pod {
 	copied := false
 	if set.describes(pods) {
-		for _, uid := range retired { // UIDs are unique: the same pods as below
-			k := set.uid(uid)
-			if k < 0 || pods[k].Terminating {
+		for _, k := range set.retiredPods(retired) { // UIDs are unique: the same pods as below
+			if pods[k].Terminating {
 				continue
 			}
 			if !copied {

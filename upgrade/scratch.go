@@ -59,6 +59,12 @@ type podSet struct {
 	// valid (2 per pod); valid says whether it and table describe it.
 	last  []string
 	valid bool
+	// retired and retiredAt: the retired UIDs last looked up and the
+	// positions of the pods they name, for that same list (fresh false
+	// once another list was validated).
+	retired    []string
+	retiredAt  []int
+	freshMarks bool
 }
 
 const (
@@ -85,6 +91,24 @@ func (s *podSet) same(pods []Pod) bool {
 	return true
 }
 
+// retiredPods returns the positions of the pods whose UIDs are in
+// retired: looked up once per pod list and retired list, then reused
+// while neither changes (most Steps).
+func (s *podSet) retiredPods(retired []string) []int {
+	if s.freshMarks && slices.Equal(retired, s.retired) {
+		return s.retiredAt
+	}
+	s.retired = append(s.retired[:0], retired...)
+	s.retiredAt = s.retiredAt[:0]
+	for _, uid := range retired {
+		if k := s.uid(uid); k >= 0 {
+			s.retiredAt = append(s.retiredAt, k)
+		}
+	}
+	s.freshMarks = true
+	return s.retiredAt
+}
+
 // remember records pods as the list last found valid.
 func (s *podSet) remember(pods []Pod) {
 	s.last = s.last[:0]
@@ -95,7 +119,7 @@ func (s *podSet) remember(pods []Pod) {
 }
 
 func (s *podSet) reset(pods []Pod) {
-	s.valid = false
+	s.valid, s.freshMarks = false, false
 	if s.table == nil {
 		s.seed = maphash.MakeSeed()
 	}

@@ -107,3 +107,43 @@ func TestValidatePodsMemo(t *testing.T) {
 		t.Errorf("same names, no version: %v", err)
 	}
 }
+
+// TestMarkRetired: the retired pods are found through the set, again
+// when the pod list or the retired list changes.
+func TestMarkRetired(t *testing.T) {
+	var set podSet
+	mk := func(uids ...string) []Pod {
+		var out []Pod
+		for i, u := range uids {
+			out = append(out, Pod{Index: int32(i), Name: "p" + u, Version: "v1", UID: u, Ready: true})
+		}
+		return out
+	}
+	check := func(pods []Pod, retired []string, want ...string) {
+		t.Helper()
+		if err := validatePods(&set, pods, int32(len(pods))); err != nil {
+			t.Fatal(err)
+		}
+		got := markRetired(pods, retired, &set)
+		var marked []string
+		for _, p := range got {
+			if p.Terminating {
+				marked = append(marked, p.UID)
+			}
+		}
+		if fmt.Sprint(marked) != fmt.Sprint(want) {
+			t.Errorf("pods %v retired %v: marked %v, want %v", len(pods), retired, marked, want)
+		}
+		for _, p := range pods {
+			if p.Terminating {
+				t.Fatal("markRetired changed its input")
+			}
+		}
+	}
+	a := mk("a", "b", "c")
+	check(a, []string{"b", "x"}, "b")
+	check(a, []string{"b", "x"}, "b")      // memo
+	check(a, []string{"b", "c"}, "b", "c") // retired changed
+	check(mk("c", "b", "a"), []string{"b", "c"}, "c", "b")
+	check(mk("d", "e"), []string{"b", "c"})
+}
