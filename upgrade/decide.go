@@ -1164,6 +1164,12 @@ func (d *decider) schedule(candidates []int32) {
 			case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
 				unavailable++
 			}
+		} else if e != nil && !e.Surge && (e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying) {
+			// In place, new pod ready but not verified: the slot keeps its
+			// unit until its verification passes (the design's
+			// "验证成功 → 继续下一个": the next pod only after this one
+			// is verified).
+			unavailable++
 		}
 		if d.unlisted(s, e) {
 			// A pod created (or about to be) that the view does not show.

@@ -817,3 +817,36 @@ func TestPodUpgradedOncePerSlot(t *testing.T) {
 		t.Fatalf("PodUpgraded sent %d times for 2 slots: %v", got, h.reasons())
 	}
 }
+
+// TestInPlaceNextOnlyAfterVerified: with maxUnavailable 1, the next pod is
+// stopped only after the previous one's verification passed, not as soon
+// as it is Ready.
+func TestInPlaceNextOnlyAfterVerified(t *testing.T) {
+	spec := "rollingUpdate:\n  maxSurge: 0\n  maxUnavailable: 1\npostUpgradeVerify:\n  enabled: true\n  type: exec\n  command: redis-cli ping\n  expected: PONG\n  interval: 5s\n  failureThreshold: 10\n"
+	var verifiedAt = map[int32]time.Time{}
+	h := newHarness(t, 3, spec)
+	h.opts = append(h.opts, upgrade.WithPostUpgradeVerifier(verify.Func(func(_ context.Context, tg verify.Target) error {
+		// Each new pod needs 20 s after it is Ready to answer PONG.
+		p, _ := h.d.Pod(tg.Name)
+		if h.clk.Since(p.Created) < 25*time.Second {
+			return &verify.FailedError{Type: verify.TypeExec, Reason: "LOADING"}
+		}
+		if _, ok := verifiedAt[tg.Index]; !ok {
+			verifiedAt[tg.Index] = h.clk.Now()
+		}
+		return nil
+	})))
+	h.run("v2")
+	if !h.allAt("v2") {
+		t.Fatalf("not upgraded: %s", h.versions())
+	}
+	for _, a := range h.d.Deletes() {
+		if a.Index == 0 || !a.Effective {
+			continue
+		}
+		prev, ok := verifiedAt[a.Index-1]
+		if !ok || a.Time.Before(prev) {
+			t.Fatalf("slot %d stopped at %v, before slot %d was verified (%v)", a.Index, a.Time, a.Index-1, prev)
+		}
+	}
+}
