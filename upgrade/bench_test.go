@@ -115,8 +115,6 @@ func completed(n int32) (*staticDriver, upgrade.Spec, status.Status) {
 
 func benchUpgrader(b *testing.B, d *staticDriver, spec upgrade.Spec) *upgrade.Upgrader {
 	b.Helper()
-	upgrade.SetDebugShared(false) // the tests' check copies every entry
-	b.Cleanup(func() { upgrade.SetDebugShared(true) })
 	u, err := upgrade.New(d, spec, upgrade.WithClock(clocktesting.NewFakeClock(benchT0)))
 	if err != nil {
 		b.Fatal(err)

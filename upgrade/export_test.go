@@ -1,9 +1,6 @@
 package upgrade
 
-// The package's tests check that no Step writes the status entries it
-// shares with its caller (see copyStatus).
-func init() { debugShared = true }
-
-// SetDebugShared turns that check on or off (benchmarks turn it off: it
-// copies every entry).
-func SetDebugShared(on bool) { debugShared = on }
+// GuardShared makes u's Steps and Plans check that they never write the
+// status entries they share with their caller (see copyStatus). The
+// package's tests turn it on for every Upgrader they build.
+func GuardShared(u *Upgrader) { u.debugShared = true }

@@ -76,6 +76,7 @@ func (h *harness) upgrader() *upgrade.Upgrader {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	upgrade.GuardShared(u)
 	return u
 }
 

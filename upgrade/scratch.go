@@ -402,14 +402,11 @@ func (d *decider) steady(s *slotView) (done, ok bool) {
 	return false, false
 }
 
-// debugShared, set by the package's tests (export_test.go), makes Step
-// and Plan check that they leave the caller's entries as they were.
-var debugShared bool
-
 // guardShared returns what checks, at the end of a Step, that st's
-// entries were not written (see copyStatus); a no-op unless debugShared.
-func guardShared(st *status.Status) func() {
-	if !debugShared || st.UpgradeStatus == nil || len(st.UpgradeStatus.Pods)+len(st.UpgradeStatus.Retired) == 0 {
+// entries were not written (see copyStatus); a no-op unless the package's
+// tests turned the check on for u (export_test.go).
+func (u *Upgrader) guardShared(st *status.Status) func() {
+	if !u.debugShared || st.UpgradeStatus == nil || len(st.UpgradeStatus.Pods)+len(st.UpgradeStatus.Retired) == 0 {
 		return func() {}
 	}
 	given, givenRetired := st.UpgradeStatus.Pods, st.UpgradeStatus.Retired

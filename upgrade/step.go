@@ -54,7 +54,7 @@ func (u *Upgrader) Step(ctx context.Context, st *status.Status, want Desired) (R
 	if err != nil {
 		return Result{RequeueAfter: defaultPoll}, fmt.Errorf("upgrade: list pods: %w", err)
 	}
-	defer guardShared(st)()
+	defer u.guardShared(st)()
 	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
 	d.share(work)
@@ -80,7 +80,7 @@ func (u *Upgrader) Plan(ctx context.Context, st *status.Status, want Desired) (P
 	if err != nil {
 		return Plan{}, fmt.Errorf("upgrade: list pods: %w", err)
 	}
-	defer guardShared(st)()
+	defer u.guardShared(st)()
 	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
 	d.share(work)

@@ -23,6 +23,10 @@ type Upgrader struct {
 	pre, post verify.Verifier
 	prechecks []Precheck
 
+	// debugShared makes Step and Plan check that they leave the caller's
+	// status entries as they were; set only by the package's tests.
+	debugShared bool
+
 	slots   []slotView // reused between Steps
 	scratch scratch    // buffers reused between Steps (scratch.go)
 }
