@@ -453,10 +453,11 @@ func TestPodsInformerLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.sync(t)
-	ps = fx.pods(t)
-	if len(ps) != 1 || ps[0].Name != "redis-0-surge" || ps[0].UID != created.UID {
-		t.Fatalf("after the cache caught up: %+v", ps)
-	}
+	// The indexer is updated before the driver's event handler runs: wait
+	// for the handler to drop the overlay.
+	fx.waitPods(t, "the overlay dropped after the cache caught up", func(ps []upgrade.Pod) bool {
+		return len(ps) == 1 && ps[0].Name == "redis-0-surge" && ps[0].UID == created.UID
+	})
 	// A pod the driver created and that someone deleted before the cache
 	// ever showed it disappears once the cache has seen past it.
 	fx.api.ClearActions()
@@ -468,9 +469,10 @@ func TestPodsInformerLag(t *testing.T) {
 	}
 	fx.api.putPod(t, readyPod("redis-4", 4, "v2")) // moves the cache's resourceVersion past it
 	fx.sync(t)
-	if _, ok := byName(fx.pods(t), "redis-3"); ok {
-		t.Errorf("a created pod the cache saw go is still listed")
-	}
+	fx.waitPods(t, "a created pod the cache saw go to be no longer listed", func(ps []upgrade.Pod) bool {
+		_, ok := byName(ps, "redis-3")
+		return !ok
+	})
 }
 
 func TestPodsNotSynced(t *testing.T) {
