@@ -245,9 +245,15 @@ func TestPodsSurgeNamesAlternate(t *testing.T) {
 	}
 	// A third pod for the slot is refused.
 	fx.waitPods(t, "two pods", func(ps []upgrade.Pod) bool { return len(ps) == 2 })
+	// Refused from the cache ("already has two pods") or, when the informer
+	// has not delivered the second pod yet, by the API server's
+	// AlreadyExists on the name: either way no third pod.
 	err := fx.d.Create(ctx, 0, "v4", true)
-	if err == nil || !strings.Contains(err.Error(), "already has two pods") {
+	if err == nil || !(strings.Contains(err.Error(), "already has two pods") || strings.Contains(err.Error(), "already exists")) {
 		t.Fatalf("third pod: err = %v", err)
+	}
+	if n := len(fx.api.pods()); n != 2 {
+		t.Fatalf("%d pods on the server after a third Create, want 2", n)
 	}
 }
 
