@@ -850,3 +850,29 @@ func TestInPlaceNextOnlyAfterVerified(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanOrder: Plan lists the slots still to move in the order Step moves
+// them: broken pods first, then the order policy.
+func TestPlanOrder(t *testing.T) {
+	tests := []struct {
+		order string
+		want  []int32
+	}{
+		{"Ordinal", []int32{3, 0, 1, 2, 4}},
+		{"ReverseOrdinal", []int32{3, 4, 2, 1, 0}},
+		{"PrimaryLast", []int32{3, 0, 2, 4, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.order, func(t *testing.T) {
+			h := newHarness(t, 5, "rollingUpdate:\n  order: "+tt.order+"\n", withDriverOpts(upgradetest.WithPrimary(1)))
+			_ = h.d.Kill("redis-3")
+			p, err := h.upgrader().Plan(context.Background(), &h.st, upgrade.Desired{Version: "v2", Replicas: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.Order, tt.want) {
+				t.Fatalf("Plan order %v, want %v", p.Order, tt.want)
+			}
+		})
+	}
+}

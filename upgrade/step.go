@@ -151,23 +151,34 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 			count++
 		}
 	}
-	if count > 0 {
-		todo = make([]int32, 0, count)
+	if count == 0 {
+		return held, nil
 	}
-	for i := part; i < replicas; i++ {
-		if !atTarget[i] {
-			todo = append(todo, i)
-		}
-	}
+	// The engine's order (schedule's less) is: broken (not ready) slots
+	// first, then, for PrimaryLast, the primary's slot last, then by index
+	// (descending for ReverseOrdinal). Its keys take four values, so the
+	// order is built in linear time, one pass per key, with no sort.
 	o := u.spec.RollingUpdate.Order
-	less := func(ia, ib int32) bool {
-		if ready[ia] != ready[ib] {
-			return !ready[ia]
+	todo = make([]int32, 0, count)
+	for rank := 0; rank < 4; rank++ {
+		if rank%2 == 1 && o != PrimaryLast {
+			continue
 		}
-		return lessOrder(o, &slotView{index: ia, primary: primary[ia]}, &slotView{index: ib, primary: primary[ib]})
-	}
-	if cmp := func(ia, ib int32) int { return compareBy(less, ia, ib) }; !slices.IsSortedFunc(todo, cmp) {
-		slices.SortStableFunc(todo, cmp)
+		wantReady, wantPrimary := rank >= 2, rank%2 == 1
+		take := func(i int32) {
+			if !atTarget[i] && ready[i] == wantReady && (o != PrimaryLast || primary[i] == wantPrimary) {
+				todo = append(todo, i)
+			}
+		}
+		if o == ReverseOrdinal {
+			for i := replicas - 1; i >= part; i-- {
+				take(i)
+			}
+		} else {
+			for i := part; i < replicas; i++ {
+				take(i)
+			}
+		}
 	}
 	return held, todo
 }
