@@ -144,18 +144,25 @@ func NewPodsDriver(cfg PodsConfig) (*PodsDriver, error) {
 
 // Driver returns the upgrade.PodDriver to hand to upgrade.New: d itself, or
 // d with upgrade.Failoverer when PodsConfig.Failover is set.
-func (d *PodsDriver) Driver() upgrade.PodDriver {
-	if d.cfg.Failover != nil {
-		return failoverPods{d}
+func (d *PodsDriver) Driver() upgrade.PodDriver { return withFailover(d, d.cfg.Failover) }
+
+// withFailover returns d, or d with upgrade.Failoverer calling fn when fn
+// is set: the Upgrader fails over only through drivers that can.
+func withFailover(d upgrade.PodDriver, fn func(ctx context.Context, primary upgrade.Pod) error) upgrade.PodDriver {
+	if fn == nil {
+		return d
 	}
-	return d
+	return failoverDriver{PodDriver: d, fn: fn}
 }
 
-type failoverPods struct{ *PodsDriver }
+type failoverDriver struct {
+	upgrade.PodDriver
+	fn func(ctx context.Context, primary upgrade.Pod) error
+}
 
 // Failover calls the configured failover function.
-func (f failoverPods) Failover(ctx context.Context, primary upgrade.Pod) error {
-	if err := f.cfg.Failover(ctx, primary); err != nil {
+func (f failoverDriver) Failover(ctx context.Context, primary upgrade.Pod) error {
+	if err := f.fn(ctx, primary); err != nil {
 		return fmt.Errorf("kube: pod %s: failover: %w", primary.Name, err)
 	}
 	return nil

@@ -117,22 +117,7 @@ func NewStatefulSetDriver(cfg StatefulSetConfig) (*StatefulSetDriver, error) {
 
 // Driver returns the upgrade.PodDriver to hand to upgrade.New: d itself, or
 // d with upgrade.Failoverer when StatefulSetConfig.Failover is set.
-func (d *StatefulSetDriver) Driver() upgrade.PodDriver {
-	if d.cfg.Failover != nil {
-		return failoverSTS{d}
-	}
-	return d
-}
-
-type failoverSTS struct{ *StatefulSetDriver }
-
-// Failover calls the configured failover function.
-func (f failoverSTS) Failover(ctx context.Context, primary upgrade.Pod) error {
-	if err := f.cfg.Failover(ctx, primary); err != nil {
-		return fmt.Errorf("kube: pod %s: failover: %w", primary.Name, err)
-	}
-	return nil
-}
+func (d *StatefulSetDriver) Driver() upgrade.PodDriver { return withFailover(d, d.cfg.Failover) }
 
 // HasSynced reports whether the pod and StatefulSet caches have synced.
 func (d *StatefulSetDriver) HasSynced() bool {
