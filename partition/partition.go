@@ -52,25 +52,33 @@ const (
 	// PrimaryLast visits replicas first in ascending order and the slot whose
 	// pod holds the primary role last.
 	PrimaryLast Order = "PrimaryLast"
+	// LongestFirst visits the slots whose pods are expected to take
+	// longest first (the driver's estimate, upgrade.Pod.Estimate), the slot
+	// whose pod holds the primary role last, ties in ascending index order:
+	// longest-processing-time-first list scheduling, which keeps one slow
+	// pod from starting last and finishing long after the others. Without
+	// estimates it is PrimaryLast.
+	LongestFirst Order = "LongestFirst"
 )
 
 // Valid reports whether o is a known order ("" counts as Ordinal).
 func (o Order) Valid() bool {
 	switch o {
-	case "", Ordinal, ReverseOrdinal, PrimaryLast:
+	case "", Ordinal, ReverseOrdinal, PrimaryLast, LongestFirst:
 		return true
 	}
 	return false
 }
 
 // Sort orders idx in place for o. primary reports whether a slot holds the
-// primary role; it is consulted only for PrimaryLast and may be nil.
+// primary role; it is consulted only for PrimaryLast and LongestFirst and
+// may be nil. Sort knows no estimates: LongestFirst sorts as PrimaryLast.
 // Sorting is stable and deterministic.
 func Sort(idx []int32, o Order, primary func(int32) bool) {
 	switch o {
 	case ReverseOrdinal:
 		sort.Slice(idx, func(a, b int) bool { return idx[a] > idx[b] })
-	case PrimaryLast:
+	case PrimaryLast, LongestFirst:
 		rank := func(i int32) int {
 			if primary != nil && primary(i) {
 				return 1
@@ -89,12 +97,13 @@ func Sort(idx []int32, o Order, primary func(int32) bool) {
 	}
 }
 
-// Less reports whether slot a comes before slot b under o.
+// Less reports whether slot a comes before slot b under o (LongestFirst
+// without estimates: as PrimaryLast).
 func Less(a, b int32, o Order, aPrimary, bPrimary bool) bool {
 	switch o {
 	case ReverseOrdinal:
 		return a > b
-	case PrimaryLast:
+	case PrimaryLast, LongestFirst:
 		if aPrimary != bPrimary {
 			return !aPrimary
 		}

@@ -53,6 +53,7 @@ func TestSort(t *testing.T) {
 		{"", []int32{0, 1, 2, 3}},
 		{partition.ReverseOrdinal, []int32{3, 2, 1, 0}},
 		{partition.PrimaryLast, []int32{0, 2, 3, 1}},
+		{partition.LongestFirst, []int32{0, 2, 3, 1}}, // no estimates: as PrimaryLast
 	}
 	for _, tt := range tests {
 		idx := []int32{2, 0, 3, 1}
@@ -72,7 +73,7 @@ func TestSort(t *testing.T) {
 			}
 		}
 	}
-	if !partition.PrimaryLast.Valid() || partition.Order("Random").Valid() {
+	if !partition.PrimaryLast.Valid() || !partition.LongestFirst.Valid() || partition.Order("Random").Valid() {
 		t.Error("Valid")
 	}
 }

@@ -1209,6 +1209,7 @@ func (d *decider) schedule(candidates []int32) {
 	}
 }
 
+// lessOrder reports whether slot a moves before slot b under o.
 func lessOrder(o Order, a, b *slotView) bool {
 	switch o {
 	case ReverseOrdinal:
@@ -1216,6 +1217,13 @@ func lessOrder(o Order, a, b *slotView) bool {
 	case PrimaryLast:
 		if a.primary != b.primary {
 			return !a.primary
+		}
+	case LongestFirst:
+		if a.primary != b.primary {
+			return !a.primary
+		}
+		if a.estimate != b.estimate {
+			return a.estimate > b.estimate
 		}
 	}
 	return a.index < b.index

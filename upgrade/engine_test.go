@@ -98,10 +98,13 @@ func TestOrders(t *testing.T) {
 		{"Ordinal", []int32{0, 1, 2, 3, 4}},
 		{"ReverseOrdinal", []int32{4, 3, 2, 1, 0}},
 		{"PrimaryLast", []int32{0, 1, 3, 4, 2}}, // primary at slot 2
+		// Estimates 10s, 40s, 90s, 40s, 0: longest first, ties by index,
+		// the primary (slot 2, the longest) last.
+		{"LongestFirst", []int32{1, 3, 0, 4, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.order, func(t *testing.T) {
-			h := newHarness(t, 5, "rollingUpdate:\n  order: "+tt.order+"\n", withDriverOpts(upgradetest.WithPrimary(2)))
+			h := newHarness(t, 5, "rollingUpdate:\n  order: "+tt.order+"\n", withDriverOpts(upgradetest.WithPrimary(2), withEstimates(10, 40, 90, 40, 0)))
 			h.run("v2")
 			if got := h.createOrder(); !slices.Equal(got, tt.want) {
 				t.Fatalf("create order %v, want %v", got, tt.want)
@@ -861,10 +864,13 @@ func TestPlanOrder(t *testing.T) {
 		{"Ordinal", []int32{3, 0, 1, 2, 4}},
 		{"ReverseOrdinal", []int32{3, 4, 2, 1, 0}},
 		{"PrimaryLast", []int32{3, 0, 2, 4, 1}},
+		// Estimates 10s, 40s, 90s, 40s, 0: broken slot 3 first, then
+		// longest first, the primary (slot 1) last.
+		{"LongestFirst", []int32{3, 2, 0, 4, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.order, func(t *testing.T) {
-			h := newHarness(t, 5, "rollingUpdate:\n  order: "+tt.order+"\n", withDriverOpts(upgradetest.WithPrimary(1)))
+			h := newHarness(t, 5, "rollingUpdate:\n  order: "+tt.order+"\n", withDriverOpts(upgradetest.WithPrimary(1), withEstimates(10, 40, 90, 40, 0)))
 			_ = h.d.Kill("redis-3")
 			p, err := h.upgrader().Plan(context.Background(), &h.st, upgrade.Desired{Version: "v2", Replicas: 5})
 			if err != nil {
@@ -874,5 +880,56 @@ func TestPlanOrder(t *testing.T) {
 				t.Fatalf("Plan order %v, want %v", p.Order, tt.want)
 			}
 		})
+	}
+}
+
+// withEstimates makes the driver estimate seconds[i] for slot i's pods at
+// v1 (0 for the new version: nothing is left to move there).
+func withEstimates(seconds ...int) upgradetest.Option {
+	return upgradetest.WithEstimate(func(p upgrade.Pod) time.Duration {
+		if p.Version != "v1" || int(p.Index) >= len(seconds) {
+			return 0
+		}
+		return time.Duration(seconds[p.Index]) * time.Second
+	})
+}
+
+// TestLongestFirstFillsTheBudget: with two units and one slow pod, the
+// slow pod starts first and the quick ones share the other unit, so the
+// upgrade ends when the slow one does; index order would start it last.
+func TestLongestFirstFillsTheBudget(t *testing.T) {
+	slow := func(i int32, v string) time.Duration {
+		if i == 3 && v == "v2" {
+			return 10 * time.Minute
+		}
+		return time.Minute
+	}
+	elapsed := map[string]time.Duration{}
+	for _, order := range []string{"Ordinal", "LongestFirst"} {
+		h := newHarness(t, 4, "rollingUpdate:\n  order: "+order+"\n  maxSurge: 0\n  maxUnavailable: 2\n",
+			withDriverOpts(upgradetest.WithStartDelay(slow), withEstimates(60, 60, 60, 600)))
+		h.run("v2")
+		if got := h.createOrder(); order == "LongestFirst" && !slices.Contains(got[:2], 3) {
+			t.Fatalf("LongestFirst created %v: the slow slot 3 not in the first round", got)
+		}
+		elapsed[order] = h.clk.Now().Sub(t0)
+	}
+	// The slow pod alone takes 10m: LongestFirst ends near it, Ordinal
+	// about 2m later (it starts the slow pod after the first round).
+	if lf, ord := elapsed["LongestFirst"], elapsed["Ordinal"]; lf >= ord || lf > 11*time.Minute {
+		t.Fatalf("LongestFirst took %v, Ordinal %v", lf, ord)
+	}
+}
+
+// TestNegativeEstimate: a driver estimate below zero is bad input.
+func TestNegativeEstimate(t *testing.T) {
+	h := newHarness(t, 2, "rollingUpdate:\n  order: LongestFirst\n", withDriverOpts(upgradetest.WithEstimate(func(upgrade.Pod) time.Duration { return -time.Second })))
+	before := h.st
+	_, err := h.upgrader().Step(context.Background(), &h.st, upgrade.Desired{Version: "v2", Replicas: 2})
+	if err == nil || !strings.Contains(err.Error(), "pod redis-0: driver gave a negative estimate -1s") {
+		t.Fatalf("error %v, want one naming pod redis-0's negative estimate", err)
+	}
+	if !reflect.DeepEqual(h.st, before) {
+		t.Fatalf("status changed on bad input: %+v", h.st)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rollgate/rollgate/status"
 )
@@ -28,6 +29,9 @@ type slotView struct {
 	ready bool
 	// primary is true when a non-terminating pod of the slot holds the role.
 	primary bool
+	// estimate is the longest Pod.Estimate of the slot's non-terminating
+	// pods (LongestFirst).
+	estimate time.Duration
 	// entry is the position of the slot's status entry in
 	// UpgradeStatus.Pods; -1 when none.
 	entry int
@@ -65,6 +69,9 @@ func validatePods(set *podSet, pods []Pod, replicas int32) error {
 		}
 		if p.Version == "" {
 			return fmt.Errorf("upgrade: pod %s: driver gave no version", name)
+		}
+		if p.Estimate < 0 {
+			return fmt.Errorf("upgrade: pod %s: driver gave a negative estimate %s", name, p.Estimate)
 		}
 		if same {
 			continue
@@ -107,6 +114,9 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 		}
 		if p.Primary {
 			s.primary = true
+		}
+		if p.Estimate > s.estimate {
+			s.estimate = p.Estimate
 		}
 		if p.Version != s.want {
 			s.oldCount++

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,8 @@ type scratch struct {
 	ready []bool  // per slot
 	flag  []bool  // per slot
 	flag2 []bool  // per slot
+	// estimate is per slot (Plan's LongestFirst order).
+	estimate []time.Duration
 	done  []bool  // per pod position
 	cands []int32 // candidate slots of one Step
 	// actions is the action list of the last Step (Plan hands its own
@@ -41,6 +44,16 @@ func (sc *scratch) keepActions(d *decider) {
 func slotFlags(buf *[]bool, n int) []bool {
 	if cap(*buf) < n {
 		*buf = make([]bool, n)
+	}
+	b := (*buf)[:n]
+	clear(b)
+	return b
+}
+
+// slotDurations returns a zeroed []time.Duration of n entries from buf.
+func slotDurations(buf *[]time.Duration, n int) []time.Duration {
+	if cap(*buf) < n {
+		*buf = make([]time.Duration, n)
 	}
 	b := (*buf)[:n]
 	clear(b)

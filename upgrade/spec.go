@@ -45,7 +45,9 @@ type RollingUpdate struct {
 	// Timeout bounds each pod's upgrade (default 300s): the new pod must be
 	// ready, and then verified, within it.
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
-	// Order of the slots: Ordinal (default), ReverseOrdinal or PrimaryLast.
+	// Order of the slots: Ordinal (default), ReverseOrdinal, PrimaryLast
+	// or LongestFirst (the driver's Pod.Estimate, longest first; the
+	// primary's slot last).
 	Order Order `json:"order,omitempty"`
 	// Paused stops the upgrade from starting new slots; slots in flight
 	// finish.
@@ -142,7 +144,7 @@ func (s *Spec) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(ru.Child("timeout"), r.Timeout.Duration.String(), "must be a positive duration such as 300s"))
 	}
 	if !r.Order.Valid() {
-		errs = append(errs, field.NotSupported(ru.Child("order"), r.Order, []string{string(Ordinal), string(ReverseOrdinal), string(PrimaryLast)}))
+		errs = append(errs, field.NotSupported(ru.Child("order"), r.Order, []string{string(Ordinal), string(ReverseOrdinal), string(PrimaryLast), string(LongestFirst)}))
 	}
 	errs = append(errs, s.PreUpgradeCheck.Validate(root.Child("preUpgradeCheck"))...)
 	errs = append(errs, s.PostUpgradeVerify.Validate(root.Child("postUpgradeVerify"))...)

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -130,6 +131,11 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 	primary := slotFlags(&u.scratch.flag, n)
 	ready := slotFlags(&u.scratch.ready, n)
 	atTarget := slotFlags(&u.scratch.flag2, n)
+	o := u.spec.RollingUpdate.Order
+	var estimate []time.Duration
+	if o == LongestFirst {
+		estimate = slotDurations(&u.scratch.estimate, n)
+	}
 	for k := range d.pods {
 		p := &d.pods[k]
 		if p.Terminating || p.Index < 0 || p.Index >= replicas {
@@ -144,6 +150,9 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 		if p.Version == to {
 			atTarget[p.Index] = true
 		}
+		if estimate != nil && p.Estimate > estimate[p.Index] {
+			estimate[p.Index] = p.Estimate
+		}
 	}
 	count := 0
 	for i := part; i < replicas; i++ {
@@ -155,18 +164,20 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 		return held, nil
 	}
 	// The engine's order (schedule's less) is: broken (not ready) slots
-	// first, then, for PrimaryLast, the primary's slot last, then by index
-	// (descending for ReverseOrdinal). Its keys take four values, so the
-	// order is built in linear time, one pass per key, with no sort.
-	o := u.spec.RollingUpdate.Order
+	// first, then, for PrimaryLast and LongestFirst, the primary's slot
+	// last, then by index (descending for ReverseOrdinal). Its keys take
+	// four values, so the order is built in linear time, one pass per key,
+	// with no sort; LongestFirst then sorts each part by estimate.
+	primaryLast := o == PrimaryLast || o == LongestFirst
 	todo = make([]int32, 0, count)
 	for rank := 0; rank < 4; rank++ {
-		if rank%2 == 1 && o != PrimaryLast {
+		if rank%2 == 1 && !primaryLast {
 			continue
 		}
 		wantReady, wantPrimary := rank >= 2, rank%2 == 1
+		from := len(todo)
 		take := func(i int32) {
-			if !atTarget[i] && ready[i] == wantReady && (o != PrimaryLast || primary[i] == wantPrimary) {
+			if !atTarget[i] && ready[i] == wantReady && (!primaryLast || primary[i] == wantPrimary) {
 				todo = append(todo, i)
 			}
 		}
@@ -178,6 +189,10 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 			for i := part; i < replicas; i++ {
 				take(i)
 			}
+		}
+		if estimate != nil {
+			// Stable: equal estimates stay in index order.
+			slices.SortStableFunc(todo[from:], func(a, b int32) int { return cmp.Compare(estimate[b], estimate[a]) })
 		}
 	}
 	return held, todo
@@ -525,7 +540,7 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 		if e.Stage == status.StageDone || e.Stage == status.StageFailed {
 			continue
 		}
-		if us.CurrentIndex == nil || lessOrder(d.u.spec.RollingUpdate.Order, &slotView{index: e.Index}, &slotView{index: *us.CurrentIndex}) {
+		if us.CurrentIndex == nil || lessOrder(d.u.spec.RollingUpdate.Order, d.slotOf(e.Index), d.slotOf(*us.CurrentIndex)) {
 			i := e.Index
 			us.CurrentIndex = &i
 		}
@@ -547,6 +562,15 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 	default:
 		us.Message = fmt.Sprintf("%d of %d slots on %s", updated, d.want.Replicas, target)
 	}
+}
+
+// slotOf returns slot i's view, or a view of its index alone when the
+// Step observed none.
+func (d *decider) slotOf(i int32) *slotView {
+	if i >= 0 && int(i) < len(d.obs.slots) {
+		return &d.obs.slots[i]
+	}
+	return &slotView{index: i}
 }
 
 func (d *decider) podName(i int32) string {

@@ -16,6 +16,7 @@ const (
 	Ordinal        = partition.Ordinal
 	ReverseOrdinal = partition.ReverseOrdinal
 	PrimaryLast    = partition.PrimaryLast
+	LongestFirst   = partition.LongestFirst
 )
 
 // Pod is one pod of the group as the driver observes it.
@@ -39,6 +40,12 @@ type Pod struct {
 	// Terminating is true once deletion was requested; the pod is listed
 	// until it is gone, and counts toward the pod budget until then.
 	Terminating bool
+	// Estimate is how long the driver expects the slot's transition to
+	// take when this pod is replaced (stop, start, catch up), e.g. from
+	// the data the pod holds or the last upgrade's time; 0 when unknown,
+	// never negative. Only the LongestFirst order reads it: it starts the
+	// longest first, so that one slow pod does not start last.
+	Estimate time.Duration
 }
 
 // Target returns the verify.Target for the pod.

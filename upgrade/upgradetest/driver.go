@@ -41,6 +41,7 @@ type config struct {
 	exec          func(t verify.Target, command string) (string, error)
 	get           func(t verify.Target, port int32, path string) (int, []byte, error)
 	verify        func(t verify.Target) error
+	estimate      func(p upgrade.Pod) time.Duration
 }
 
 // WithName sets the group name that prefixes pod names (default "pod").
@@ -63,6 +64,12 @@ func WithPrimary(index int32) Option { return func(c *config) { c.primary = inde
 // once per pod, at Create. A negative delay means never ready.
 func WithStartDelay(f func(index int32, version string) time.Duration) Option {
 	return func(c *config) { c.startDelay = f }
+}
+
+// WithEstimate makes Pods report f(pod) as each pod's Estimate (the
+// LongestFirst order reads it); f sees the pod as listed, Estimate 0.
+func WithEstimate(f func(p upgrade.Pod) time.Duration) Option {
+	return func(c *config) { c.estimate = f }
 }
 
 // WithTerminationDelay sets how long a deleted pod stays listed as
@@ -290,6 +297,9 @@ func (d *Driver) evalPod(ps *podState, t time.Time) upgrade.Pod {
 		ready = last.ready
 	}
 	p.Ready = ready && p.Failed == "" && !p.Terminating
+	if d.cfg.estimate != nil {
+		p.Estimate = d.cfg.estimate(p)
+	}
 	return p
 }
 
