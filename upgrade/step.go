@@ -540,7 +540,7 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 		if e.Stage == status.StageDone || e.Stage == status.StageFailed {
 			continue
 		}
-		if us.CurrentIndex == nil || lessOrder(d.u.spec.RollingUpdate.Order, d.slotOf(e.Index), d.slotOf(*us.CurrentIndex)) {
+		if us.CurrentIndex == nil || lessOrder(d.u.spec.RollingUpdate.Order, &slotView{index: e.Index}, &slotView{index: *us.CurrentIndex}) {
 			i := e.Index
 			us.CurrentIndex = &i
 		}
@@ -562,15 +562,6 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 	default:
 		us.Message = fmt.Sprintf("%d of %d slots on %s", updated, d.want.Replicas, target)
 	}
-}
-
-// slotOf returns slot i's view, or a view of its index alone when the
-// Step observed none.
-func (d *decider) slotOf(i int32) *slotView {
-	if i >= 0 && int(i) < len(d.obs.slots) {
-		return &d.obs.slots[i]
-	}
-	return &slotView{index: i}
 }
 
 func (d *decider) podName(i int32) string {

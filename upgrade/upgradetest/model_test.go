@@ -257,7 +257,7 @@ func newModel(t *rapid.T, brokenOnly bool) *model {
 		ru.Partition = ptr(int32(rapid.IntRange(1, int(m.replicas)).Draw(t, "partition")))
 	}
 	ru.Timeout = &metav1.Duration{Duration: time.Duration(rapid.IntRange(15, 45).Draw(t, "timeoutSeconds")) * time.Second}
-	ru.Order = rapid.SampledFrom([]upgrade.Order{upgrade.Ordinal, upgrade.ReverseOrdinal, upgrade.PrimaryLast}).Draw(t, "order")
+	ru.Order = rapid.SampledFrom([]upgrade.Order{upgrade.Ordinal, upgrade.ReverseOrdinal, upgrade.PrimaryLast, upgrade.LongestFirst}).Draw(t, "order")
 
 	rb := &m.spec.Rollback
 	rb.Enabled = rapid.Bool().Draw(t, "rollbackEnabled")
@@ -302,6 +302,8 @@ func newModel(t *rapid.T, brokenOnly bool) *model {
 		upgradetest.WithReplicas(m.replicas, "v1"),
 		upgradetest.WithPrimary(primary),
 		upgradetest.WithStartDelay(func(i int32, _ string) time.Duration { return base + time.Duration(extra[i])*time.Second }),
+		// LongestFirst's estimate: the start delay, as a driver might know it.
+		upgradetest.WithEstimate(func(p upgrade.Pod) time.Duration { return base + time.Duration(extra[p.Index])*time.Second }),
 		upgradetest.WithTerminationDelay(func(upgrade.Pod) time.Duration { return term }),
 		upgradetest.WithFailoverDelay(time.Duration(rapid.IntRange(0, 2).Draw(t, "failoverDelaySeconds"))*time.Second),
 		upgradetest.WithFailoverChooser(func(primary upgrade.Pod, cands []upgrade.Pod) (upgrade.Pod, error) {
