@@ -19,14 +19,14 @@ import (
 // cost stays linear in the pods with few allocations (see bench_test.go).
 // Nothing in it outlives one Step or Plan: every user resets what it uses.
 type scratch struct {
-	names podSet  // the pods' UIDs and names, filled by validatePods
-	ready []bool  // per slot
-	flag  []bool  // per slot
-	flag2 []bool  // per slot
+	names podSet // the pods' UIDs and names, filled by validatePods
+	ready []bool // per slot
+	flag  []bool // per slot
+	flag2 []bool // per slot
 	// estimate is per slot (Plan's LongestFirst order).
 	estimate []time.Duration
-	done  []bool  // per pod position
-	cands []int32 // candidate slots of one Step
+	done     []bool  // per pod position
+	cands    []int32 // candidate slots of one Step
 	// actions is the action list of the last Step (Plan hands its own
 	// out, so it never uses this one).
 	actions []Action
