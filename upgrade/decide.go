@@ -39,6 +39,8 @@ type decider struct {
 	canFailover bool
 
 	actions    []Action
+	planning   bool // Plan: keep the Waits in actions
+	waits      int  // Waits decided and not kept (Step)
 	events     []Event
 	requeue    time.Duration
 	transition bool // the attempt changed phase: no pod writes this Step
@@ -62,7 +64,20 @@ func (d *decider) wake(at time.Time) {
 	}
 }
 
-func (d *decider) act(a Action) { d.actions = append(d.actions, a) }
+// act records an action. A Step keeps no Wait (it only counts them: a
+// Wait does nothing, and at 10,000 pods a thousand slots wait at every
+// Step); Plan lists them.
+func (d *decider) act(a Action) {
+	if a.Kind == ActionWait && !d.planning {
+		d.waits++
+		return
+	}
+	d.actions = append(d.actions, a)
+}
+
+// idleStep reports whether the Step decided nothing at all, not even a
+// wait.
+func (d *decider) idleStep() bool { return len(d.actions) == 0 && d.waits == 0 }
 
 // dropWrites forgets the pod writes and checks decided so far: a Step that
 // changes the attempt's phase writes no pod (the other slots' moves wait
@@ -134,7 +149,11 @@ func (d *decider) decide() error {
 		return nil
 	}
 	d.rollingBack = us.Phase == status.UpgradeRollingBack
-	d.obs = observe(d.u.slots, d.pods, want.Replicas, us, d.wantOf)
+	if d.rollingBack {
+		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, 0, "", us.FromVersion)
+	} else {
+		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, d.part, us.FromVersion, us.ToVersion)
+	}
 	d.u.slots = d.obs.slots
 	d.attempt()
 	return nil
@@ -172,18 +191,6 @@ func markRetired(pods []Pod, retired []string, set *podSet) []Pod {
 
 func active(p status.UpgradePhase) bool {
 	return p == status.UpgradeInProgress || p == status.UpgradePaused || p == status.UpgradeRollingBack
-}
-
-// wantOf gives a slot's version in the attempt's direction, and whether
-// the slot is held below the partition.
-func (d *decider) wantOf(i int32) (string, bool) {
-	if d.rollingBack {
-		return d.us.FromVersion, false
-	}
-	if i < d.part {
-		return d.us.FromVersion, true
-	}
-	return d.us.ToVersion, false
 }
 
 // idle handles a group with no attempt in flight.

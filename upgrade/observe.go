@@ -51,9 +51,13 @@ type observation struct {
 // validated last, position by position (a list that did not change, the
 // usual case while pods start), they are known to be unique already.
 func validatePods(set *podSet, pods []Pod, replicas int32) error {
-	same := set.same(pods)
-	if !same {
-		set.reset(pods)
+	// One pass checks the fields and compares the names and UIDs with the
+	// last list's (usually the very same strings: equal data pointers
+	// compare in a few cycles).
+	same := set.valid && len(set.last) == 2*len(pods)
+	var last []string
+	if same {
+		last = set.last[:2*len(pods)]
 	}
 	for k := range pods {
 		p := &pods[k]
@@ -73,33 +77,41 @@ func validatePods(set *podSet, pods []Pod, replicas int32) error {
 		if p.Estimate < 0 {
 			return fmt.Errorf("upgrade: pod %s: driver gave a negative estimate %s", name, p.Estimate)
 		}
-		if same {
-			continue
+		if same && (p.UID != last[2*k] || name != last[2*k+1]) {
+			same = false
 		}
+	}
+	if same {
+		set.pods = pods
+		return nil
+	}
+	set.reset(pods)
+	for k := range pods {
 		if other := set.add(k, false); other >= 0 {
-			return fmt.Errorf("upgrade: pod %s: UID %s is also pod %s's", name, p.UID, pods[other].Name)
+			return fmt.Errorf("upgrade: pod %s: UID %s is also pod %s's", pods[k].Name, pods[k].UID, pods[other].Name)
 		}
 		if set.add(k, true) >= 0 {
-			return fmt.Errorf("upgrade: pod %s: listed twice", name)
+			return fmt.Errorf("upgrade: pod %s: listed twice", pods[k].Name)
 		}
 	}
-	if !same {
-		set.remember(pods)
-	}
+	set.remember(pods)
 	return nil
 }
 
-// observe builds the per-slot view. wantOf gives each slot's version.
-func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatus, wantOf func(i int32) (string, bool)) observation {
+// observe builds the per-slot view: slots below part are held at from
+// (none when part is 0, as in a rollback), the others want to.
+func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatus, part int32, from, to string) observation {
 	if cap(buf) < int(replicas) {
 		buf = make([]slotView, replicas)
 	}
 	slots := buf[:replicas]
 	clear(slots) // in bulk: field by field below, no struct copies
 	for i := range slots {
-		want, held := wantOf(int32(i))
 		s := &slots[i]
-		s.index, s.want, s.held = int32(i), want, held
+		s.index, s.want = int32(i), to
+		if s.index < part {
+			s.want, s.held = from, true
+		}
 		s.newPod, s.oldPod, s.dupPod, s.entry = -1, -1, -1, -1
 	}
 	for k := range pods {

@@ -86,24 +86,6 @@ const (
 	setNameBit = 1 << setPosBits
 )
 
-// same reports whether pods has, position by position, the UIDs and names
-// of the list last found valid; if so, the set now describes pods.
-func (s *podSet) same(pods []Pod) bool {
-	if !s.valid || len(s.last) != 2*len(pods) {
-		return false
-	}
-	last := s.last[:2*len(pods)]
-	for k := range pods {
-		// Usually the very same strings: equal data pointers compare
-		// in a few cycles.
-		if pods[k].UID != last[2*k] || pods[k].Name != last[2*k+1] {
-			return false
-		}
-	}
-	s.pods = pods
-	return true
-}
-
 // retiredPods returns the positions of the pods whose UIDs are in
 // retired: looked up once per pod list and retired list, then reused
 // while neither changes (most Steps).
@@ -250,38 +232,22 @@ func isWaitingReady(m, name string) bool {
 		strings.HasPrefix(m, waitingPre) && strings.HasSuffix(m, waitingSuf) && m[len(waitingPre):len(waitingPre)+len(name)] == name
 }
 
-// donePods marks, per position in d.pods, the pods that a Done entry of
-// us names as its new pod (NewUID). It looks in the entry's own slot
-// first and through the UID set that validatePods filled otherwise.
-func (d *decider) donePods(us *status.UpgradeStatus) []bool {
-	sc := &d.u.scratch
-	if cap(sc.done) < len(d.pods) {
-		sc.done = make([]bool, len(d.pods))
-	}
-	done := sc.done[:len(d.pods)]
-	clear(done)
-	slots := d.obs.slots
-	for k := range us.Pods {
-		e := &us.Pods[k]
-		if e.Stage != status.StageDone || e.NewUID == "" {
-			continue
-		}
-		found := false
-		if i := int(e.Index); i >= 0 && i < len(slots) {
-			for _, pos := range [...]int{slots[i].newPod, slots[i].dupPod, slots[i].oldPod} {
-				if pos >= 0 && pos < len(d.pods) && d.pods[pos].UID == e.NewUID {
-					done[pos], found = true, true
-					break
-				}
-			}
-		}
-		if !found {
-			if pos := sc.names.uid(e.NewUID); pos >= 0 && pos < len(d.pods) {
-				done[pos] = true
+// podOf returns the position in d.pods of the pod with UID uid, looking
+// in slot i's pods first and through the UID set that validatePods filled
+// otherwise; -1 when it is not listed.
+func (d *decider) podOf(i int32, uid string) int {
+	if slots := d.obs.slots; i >= 0 && int(i) < len(slots) {
+		s := &slots[i]
+		for _, pos := range [...]int{s.newPod, s.dupPod, s.oldPod} {
+			if pos >= 0 && pos < len(d.pods) && d.pods[pos].UID == uid {
+				return pos
 			}
 		}
 	}
-	return done
+	if pos := d.u.scratch.names.uid(uid); pos >= 0 && pos < len(d.pods) && d.pods[pos].UID == uid {
+		return pos
+	}
+	return -1
 }
 
 // copyStatus returns a copy of st for Step and Plan to work on: a deep

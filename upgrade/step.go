@@ -86,6 +86,7 @@ func (u *Upgrader) Plan(ctx context.Context, st *status.Status, want Desired) (P
 	d := u.newDecider(work, want, pods)
 	d.share(work)
 	d.actions = u.scratch.actions[:0] // Next gets an exact copy
+	d.planning = true
 	defer u.scratch.keepActions(d)
 	if err := d.decide(); err != nil {
 		return Plan{}, err
@@ -450,12 +451,12 @@ func (d *decider) result() Result {
 	}
 	us := d.us
 	if us == nil || !active(us.Phase) || us.Phase == status.UpgradePaused {
-		if len(d.actions) == 0 {
+		if d.idleStep() {
 			return Result{Done: true}
 		}
 	}
 	if d.requeue < 0 {
-		if len(d.actions) == 0 {
+		if d.idleStep() {
 			return Result{Done: true}
 		}
 		return Result{RequeueAfter: defaultPoll}
@@ -515,18 +516,33 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 		target = us.FromVersion
 	}
 	var updated int32
-	var done []bool // per pod: a Done entry names it as its new pod
-	if target != us.FromVersion {
-		done = d.donePods(us)
-	}
 	counted := slotFlags(&d.u.scratch.flag, int(d.want.Replicas))
-	back := target == us.FromVersion
-	for k := range d.pods {
-		p := &d.pods[k]
-		if p.Terminating || !p.Ready || counted[p.Index] || p.Version != target {
-			continue
+	if target == us.FromVersion {
+		// Back (or nowhere): every ready pod at the version counts.
+		for k := range d.pods {
+			p := &d.pods[k]
+			if p.Terminating || !p.Ready || counted[p.Index] || p.Version != target {
+				continue
+			}
+			counted[p.Index] = true
+			updated++
 		}
-		if back || done[k] {
+	} else {
+		// Forward: a ready pod at the target counts once a Done entry
+		// names it as its new pod (verified in this attempt).
+		for k := range us.Pods {
+			e := &us.Pods[k]
+			if e.Stage != status.StageDone || e.NewUID == "" {
+				continue
+			}
+			pos := d.podOf(e.Index, e.NewUID)
+			if pos < 0 {
+				continue
+			}
+			p := &d.pods[pos]
+			if p.Terminating || !p.Ready || counted[p.Index] || p.Version != target {
+				continue
+			}
 			counted[p.Index] = true
 			updated++
 		}
@@ -565,6 +581,16 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 }
 
 func (d *decider) podName(i int32) string {
+	if i >= 0 && int(i) < len(d.obs.slots) {
+		// The slot's pod listed last, as the loop below finds it, when
+		// the view knows every pod of the slot: none terminating, at most
+		// one old (the last pod at the wanted version is always newPod or
+		// dupPod).
+		s := &d.obs.slots[i]
+		if last := max(s.newPod, s.oldPod, s.dupPod); last >= 0 && s.oldCount <= 1 && s.terminating == 0 {
+			return "pod " + d.pods[last].Name
+		}
+	}
 	name := ""
 	for _, p := range d.pods {
 		if p.Index == i && (name == "" || !p.Terminating) {
