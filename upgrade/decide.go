@@ -317,7 +317,7 @@ func (d *decider) entry(s *slotView) *status.PodProgress {
 func (d *decider) newEntry(s *slotView, stage status.Stage, surge bool) *status.PodProgress {
 	d.own()
 	d.us.Pods = append(d.us.Pods, status.PodProgress{Index: s.index, Stage: stage, Since: d.mnow, Version: s.want, Surge: surge})
-	s.entry = len(d.us.Pods) - 1
+	s.entry = int32(len(d.us.Pods) - 1)
 	return &d.us.Pods[s.entry]
 }
 
@@ -379,7 +379,7 @@ func (d *decider) wait(s *slotView, e *status.PodProgress, reason string) {
 	d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: reason})
 }
 
-func (d *decider) pod(k int) Pod { return d.pods[k] }
+func (d *decider) pod(k int32) Pod { return d.pods[k] }
 
 func podAction(kind ActionKind, s *slotView, p Pod, reason string) Action {
 	return Action{Kind: kind, Index: s.index, Version: p.Version, Pod: p.Name, Reason: reason, pod: p}

@@ -13,36 +13,40 @@ import (
 // for it and the status entry the attempt keeps for it.
 type slotView struct {
 	index int32
-	// want is the version the slot should run in this direction.
-	want string
-	// newPod is the non-terminating pod running want (the best of them:
-	// ready first, then newest); -1 when none.
-	newPod int
+	// newPod is the position in the pod list of the non-terminating pod
+	// running want (the best of them: ready first, then newest); -1 when
+	// none.
+	newPod int32
 	// oldPod is a non-terminating pod running another version; -1 when
-	// none. oldCount counts them; dupCount counts extra pods at want.
-	oldPod   int
-	oldCount int
-	dupPod   int
+	// none. oldCount counts them. dupPod is another pod at want, the one
+	// listed last; -1 when none.
+	oldPod   int32
+	oldCount int32
+	dupPod   int32
 	// terminating counts the slot's terminating pods.
-	terminating int
+	terminating int32
+	// entry is the position of the slot's status entry in
+	// UpgradeStatus.Pods; -1 when none.
+	entry int32
 	// ready is true when some non-terminating pod of the slot is ready.
 	ready bool
 	// primary is true when a non-terminating pod of the slot holds the role.
 	primary bool
+	// held: below the partition (upgrade direction only).
+	held bool
+	// want is the version the slot should run in this direction.
+	want string
 	// estimate is the longest Pod.Estimate of the slot's non-terminating
 	// pods (LongestFirst).
 	estimate time.Duration
-	// entry is the position of the slot's status entry in
-	// UpgradeStatus.Pods; -1 when none.
-	entry int
-	// held: below the partition (upgrade direction only).
-	held bool
 }
 
 // observation groups the observed pods by slot.
 type observation struct {
 	pods  []Pod
 	slots []slotView
+	// ready counts the slots with a ready pod.
+	ready int32
 }
 
 // validatePods refuses a pod list no real group can have: the error names
@@ -114,15 +118,17 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 		}
 		s.newPod, s.oldPod, s.dupPod, s.entry = -1, -1, -1, -1
 	}
-	for k := range pods {
+	ready := int32(0)
+	for k := range int32(len(pods)) {
 		p := &pods[k]
 		s := &slots[p.Index]
 		if p.Terminating {
 			s.terminating++
 			continue
 		}
-		if p.Ready {
+		if p.Ready && !s.ready {
 			s.ready = true
+			ready++
 		}
 		if p.Primary {
 			s.primary = true
@@ -146,13 +152,13 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 		}
 	}
 	if us != nil {
-		for k := range us.Pods {
+		for k := range int32(len(us.Pods)) {
 			if i := us.Pods[k].Index; i >= 0 && i < replicas {
 				slots[i].entry = k
 			}
 		}
 	}
-	return observation{pods: pods, slots: slots}
+	return observation{pods: pods, slots: slots, ready: ready}
 }
 
 // better orders pods of one slot: ready before not ready, then newer.

@@ -204,16 +204,6 @@ func compareBy[T any](less func(a, b T) bool, a, b T) int {
 	return 0
 }
 
-// entriesSorted reports whether entries are in slot order.
-func entriesSorted(entries []status.PodProgress) bool {
-	for k := 1; k < len(entries); k++ {
-		if entries[k].Index < entries[k-1].Index {
-			return false
-		}
-	}
-	return true
-}
-
 const waitingPre, waitingSuf = "waiting for pod ", " to be Ready"
 
 // waitingReady returns "waiting for pod NAME to be Ready": e's message
@@ -238,9 +228,9 @@ func isWaitingReady(m, name string) bool {
 func (d *decider) podOf(i int32, uid string) int {
 	if slots := d.obs.slots; i >= 0 && int(i) < len(slots) {
 		s := &slots[i]
-		for _, pos := range [...]int{s.newPod, s.dupPod, s.oldPod} {
-			if pos >= 0 && pos < len(d.pods) && d.pods[pos].UID == uid {
-				return pos
+		for _, pos := range [...]int32{s.newPod, s.dupPod, s.oldPod} {
+			if pos >= 0 && int(pos) < len(d.pods) && d.pods[pos].UID == uid {
+				return int(pos)
 			}
 		}
 	}
@@ -303,8 +293,8 @@ func (d *decider) ownRetired() []string {
 // slotHasUID reports whether the view lists a pod with UID uid, looking at
 // slot s's pods first.
 func (d *decider) slotHasUID(s *slotView, uid string) bool {
-	for _, k := range [...]int{s.newPod, s.oldPod, s.dupPod} {
-		if k >= 0 && k < len(d.pods) && d.pods[k].UID == uid {
+	for _, k := range [...]int32{s.newPod, s.oldPod, s.dupPod} {
+		if k >= 0 && int(k) < len(d.pods) && d.pods[k].UID == uid {
 			return true
 		}
 	}

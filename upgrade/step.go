@@ -479,21 +479,28 @@ func hasWrites(as []Action) bool {
 func (d *decider) finish() {
 	us := d.st.UpgradeStatus
 	if us != nil {
+		// One pass drops the unused entries and checks the order.
 		kept := us.Pods[:0]
+		sorted := true
 		for k := range us.Pods {
+			i := us.Pods[k].Index
 			switch {
-			case us.Pods[k].Index < 0:
+			case i < 0:
+				continue
 			case len(kept) == k: // nothing dropped yet: no copy
 				kept = kept[:k+1]
 			default:
 				kept = append(kept, us.Pods[k])
+			}
+			if n := len(kept); n > 1 && i < kept[n-2].Index {
+				sorted = false
 			}
 		}
 		us.Pods = kept
 		if len(us.Pods) == 0 {
 			us.Pods = nil
 		}
-		if !entriesSorted(us.Pods) {
+		if !sorted {
 			d.own() // sorting writes the entries
 			sort.Slice(us.Pods, func(a, b int) bool { return us.Pods[a].Index < us.Pods[b].Index })
 		}
@@ -517,7 +524,8 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 	}
 	var updated int32
 	counted := slotFlags(&d.u.scratch.flag, int(d.want.Replicas))
-	if target == us.FromVersion {
+	back := target == us.FromVersion
+	if back {
 		// Back (or nowhere): every ready pod at the version counts.
 		for k := range d.pods {
 			p := &d.pods[k]
@@ -527,12 +535,19 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 			counted[p.Index] = true
 			updated++
 		}
-	} else {
-		// Forward: a ready pod at the target counts once a Done entry
-		// names it as its new pod (verified in this attempt).
-		for k := range us.Pods {
-			e := &us.Pods[k]
-			if e.Stage != status.StageDone || e.NewUID == "" {
+	}
+	// One pass over the entries: forward, a ready pod at the target
+	// counts once a Done entry names it as its new pod (verified in this
+	// attempt); the slot in flight is the first moving entry in the
+	// attempt's order; the oldest moving entry makes the message.
+	order := d.u.spec.RollingUpdate.Order
+	current := int32(-1)
+	var oldest *status.PodProgress
+	for k := range us.Pods {
+		e := &us.Pods[k]
+		switch e.Stage {
+		case status.StageDone:
+			if back || e.NewUID == "" {
 				continue
 			}
 			pos := d.podOf(e.Index, e.NewUID)
@@ -545,24 +560,20 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 			}
 			counted[p.Index] = true
 			updated++
+		case status.StageFailed:
+		default:
+			if current < 0 || lessOrder(order, &slotView{index: e.Index}, &slotView{index: current}) {
+				current = e.Index
+			}
+			if oldest == nil || e.Since.Before(&oldest.Since) {
+				oldest = e
+			}
 		}
 	}
 	us.UpdatedReplicas = updated
-	// The slot in flight: the first moving entry in the attempt's order.
 	us.CurrentIndex = nil
-	var oldest *status.PodProgress
-	for k := range us.Pods {
-		e := &us.Pods[k]
-		if e.Stage == status.StageDone || e.Stage == status.StageFailed {
-			continue
-		}
-		if us.CurrentIndex == nil || lessOrder(d.u.spec.RollingUpdate.Order, &slotView{index: e.Index}, &slotView{index: *us.CurrentIndex}) {
-			i := e.Index
-			us.CurrentIndex = &i
-		}
-		if oldest == nil || e.Since.Before(&oldest.Since) {
-			oldest = e
-		}
+	if current >= 0 {
+		us.CurrentIndex = &current
 	}
 	switch {
 	case us.Phase == status.UpgradePaused:
@@ -642,7 +653,12 @@ func (d *decider) conditions() {
 		}
 	}
 	// Available: every slot has a ready pod.
-	if d.want.Replicas >= 0 {
+	if n := d.want.Replicas; n >= 0 && len(d.obs.slots) == int(n) && d.obs.ready == n {
+		// Observed: every slot has a ready pod (no pass over the slots).
+		msg := appendAllReady(d.u.scratch.digits[:0], n)
+		set(status.ConditionAvailable, metav1.ConditionTrue, "AllReady", reuseMessage(st.Conditions, status.ConditionAvailable, msg))
+		d.u.scratch.digits = msg
+	} else if d.want.Replicas >= 0 {
 		ready := slotFlags(&d.u.scratch.ready, int(d.want.Replicas))
 		if slots := d.obs.slots; len(slots) == len(ready) {
 			for i := range slots { // observe found it: a non-terminating pod is ready
@@ -666,10 +682,7 @@ func (d *decider) conditions() {
 			}
 		}
 		if len(msg) == len(prefix) {
-			msg = appendIndex(msg[:0], d.want.Replicas)
-			msg = append(msg, " of "...)
-			msg = appendIndex(msg, d.want.Replicas)
-			msg = append(msg, " slots ready"...)
+			msg = appendAllReady(msg[:0], d.want.Replicas)
 			set(status.ConditionAvailable, metav1.ConditionTrue, "AllReady", reuseMessage(st.Conditions, status.ConditionAvailable, msg))
 		} else {
 			set(status.ConditionAvailable, metav1.ConditionFalse, "SlotsNotReady", reuseMessage(st.Conditions, status.ConditionAvailable, msg))
@@ -689,6 +702,14 @@ func (d *decider) conditions() {
 	default:
 		set(status.ConditionDegraded, metav1.ConditionFalse, "AsExpected", "no failure in the current attempt")
 	}
+}
+
+// appendAllReady appends "N of N slots ready".
+func appendAllReady(b []byte, n int32) []byte {
+	b = appendIndex(b, n)
+	b = append(b, " of "...)
+	b = appendIndex(b, n)
+	return append(b, " slots ready"...)
 }
 
 // Rollback starts a manual rollback of the attempt in st, whatever the
