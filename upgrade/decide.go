@@ -46,6 +46,8 @@ type decider struct {
 	transition bool // the attempt changed phase: no pod writes this Step
 	refused    bool // a precheck refused the upgrade
 	blocked    string
+	// unavailable and unlistedPods sum the budget the slots use (budgetUse).
+	unavailable, unlistedPods int32
 
 	// shared is the caller's status entries while us.Pods still is
 	// them: entry and newEntry copy them before any write (own).
@@ -397,6 +399,7 @@ func (d *decider) attempt() {
 		if candidate {
 			candidates = append(candidates, s.index)
 		}
+		d.budgetUse(s)
 		if !done {
 			allDone = false
 		}
@@ -1147,8 +1150,36 @@ func (d *decider) recoverFailures() {
 	}
 }
 
+// budgetUse adds what slot s, decided already, takes of the budget: a slot
+// without a ready pod (or about to lose it) takes a maxUnavailable unit, a
+// pod created that the view does not show yet counts toward the pods.
+func (d *decider) budgetUse(s *slotView) {
+	e := d.peek(s) // read only
+	if !s.ready {
+		d.unavailable++
+	} else if e != nil && !e.Surge && s.newPod < 0 && s.oldCount > 0 {
+		// In place and about to stop (failover, check, or a delete
+		// the view does not show yet): reserved.
+		switch e.Stage {
+		case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
+			d.unavailable++
+		}
+	} else if e != nil && !e.Surge && (e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying) {
+		// In place, new pod ready but not verified: the slot keeps its
+		// unit until its verification passes (the design's
+		// "验证成功 → 继续下一个": the next pod only after this one
+		// is verified).
+		d.unavailable++
+	}
+	if d.unlisted(s, e) {
+		// A pod created (or about to be) that the view does not show.
+		d.unlistedPods++
+	}
+}
+
 // schedule starts candidates while the budget allows: broken pods first
-// and free, then surge, then unavailable budget.
+// and free, then, in the order's sequence, surge, then unavailable
+// budget. The budget in use was summed by budgetUse over every slot.
 func (d *decider) schedule(candidates []int32) {
 	us := d.us
 	if us.Phase == status.UpgradePaused && len(candidates) > 0 {
@@ -1157,50 +1188,37 @@ func (d *decider) schedule(candidates []int32) {
 	}
 	slots := d.obs.slots
 	n := d.want.Replicas
-	total := int32(len(d.pods))
-	unavailable := int32(0)
-	for i := range slots {
-		s := &slots[i]
-		e := d.peek(s) // read only
-		if !s.ready {
-			unavailable++
-		} else if e != nil && !e.Surge && s.newPod < 0 && s.oldCount > 0 {
-			// In place and about to stop (failover, check, or a delete
-			// the view does not show yet): reserved.
-			switch e.Stage {
-			case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
-				unavailable++
-			}
-		} else if e != nil && !e.Surge && (e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying) {
-			// In place, new pod ready but not verified: the slot keeps its
-			// unit until its verification passes (the design's
-			// "验证成功 → 继续下一个": the next pod only after this one
-			// is verified).
-			unavailable++
-		}
-		if d.unlisted(s, e) {
-			// A pod created (or about to be) that the view does not show.
-			total++
-		}
-	}
-	less := func(a, b int32) bool {
-		sa, sb := &slots[a], &slots[b]
-		if sa.ready != sb.ready {
-			return !sa.ready // broken pods first
-		}
-		return lessOrder(d.u.spec.RollingUpdate.Order, sa, sb)
-	}
-	// The order is total (slots are distinct), so any sort gives the same;
-	// candidates come in slot order, often the order wanted.
-	if cmp := func(a, b int32) int { return compareBy(less, a, b) }; !slices.IsSortedFunc(candidates, cmp) {
-		slices.SortFunc(candidates, cmp)
-	}
+	total := int32(len(d.pods)) + d.unlistedPods
+	unavailable := d.unavailable
+	order := d.u.spec.RollingUpdate.Order
+	less := func(a, b int32) int { return compareBy(func(a, b int32) bool { return lessOrder(order, &slots[a], &slots[b]) }, a, b) }
+	// Broken slots start at once (they cost nothing); of the ready ones
+	// only those the budget lets start, and the first it does not, need
+	// their place in the order: select them rather than sort every
+	// candidate at every Step.
+	broken, ready := d.u.scratch.broken[:0], d.u.scratch.ready32[:0]
 	for _, i := range candidates {
+		if slots[i].ready {
+			ready = append(ready, i)
+		} else {
+			broken = append(broken, i)
+		}
+	}
+	d.u.scratch.broken, d.u.scratch.ready32 = broken, ready
+	slices.SortFunc(broken, less)
+	for _, i := range broken {
+		s := &slots[i]
+		d.start(s, d.pod(s.oldPod), false)
+	}
+	free := int32(0)
+	if d.surge > 0 {
+		free += max(0, n+d.surge-total)
+	}
+	free += max(0, d.unav-unavailable)
+	for _, i := range smallest(ready, int(free)+1, less, &d.u.scratch.heap) {
 		s := &slots[i]
 		old := d.pod(s.oldPod)
 		switch {
-		case !s.ready:
-			d.start(s, old, false)
 		case d.surge > 0 && total < n+d.surge:
 			total++
 			d.start(s, old, true)
@@ -1214,6 +1232,57 @@ func (d *decider) schedule(candidates []int32) {
 			return
 		}
 	}
+}
+
+// smallest returns the k first of xs under cmp, in order, using buf: a
+// bounded heap (n log k) when k is small, a sort of xs otherwise. xs may
+// be reordered.
+func smallest(xs []int32, k int, cmp func(a, b int32) int, buf *[]int32) []int32 {
+	if k <= 0 {
+		return nil
+	}
+	if k >= len(xs)/4 {
+		slices.SortFunc(xs, cmp)
+		return xs[:min(k, len(xs))]
+	}
+	// A max-heap of the k smallest seen so far: its root is the largest.
+	h := (*buf)[:0]
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= len(h) {
+				return
+			}
+			if c+1 < len(h) && cmp(h[c+1], h[c]) > 0 {
+				c++
+			}
+			if cmp(h[c], h[i]) <= 0 {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+	}
+	for _, x := range xs {
+		switch {
+		case len(h) < k:
+			h = append(h, x)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if cmp(h[i], h[p]) <= 0 {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+		case cmp(x, h[0]) < 0:
+			h[0] = x
+			down(0)
+		}
+	}
+	*buf = h
+	slices.SortFunc(h, cmp)
+	return h
 }
 
 // lessOrder reports whether slot a moves before slot b under o.

@@ -27,6 +27,9 @@ type scratch struct {
 	estimate []time.Duration
 	done     []bool  // per pod position
 	cands    []int32 // candidate slots of one Step
+	// broken, ready32 and heap: schedule's candidates without and with a
+	// ready pod, and its selection of the first ones.
+	broken, ready32, heap []int32
 	// actions is the action list of the last Step (Plan hands its own
 	// out, so it never uses this one).
 	actions []Action

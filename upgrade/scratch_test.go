@@ -3,10 +3,12 @@ package upgrade
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"pgregory.net/rapid"
 
 	"github.com/rollgate/rollgate/status"
 )
@@ -146,4 +148,27 @@ func TestMarkRetired(t *testing.T) {
 	check(a, []string{"b", "c"}, "b", "c") // retired changed
 	check(mk("c", "b", "a"), []string{"b", "c"}, "c", "b")
 	check(mk("d", "e"), []string{"b", "c"})
+}
+
+// TestSmallest: smallest gives the k first under the order, in order,
+// whether it selects with its heap or sorts.
+func TestSmallest(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		xs := rapid.SliceOf(rapid.Int32Range(0, 50)).Draw(t, "xs")
+		k := rapid.IntRange(-1, len(xs)+2).Draw(t, "k")
+		desc := rapid.Bool().Draw(t, "descending")
+		cmp := func(a, b int32) int {
+			if desc {
+				a, b = b, a
+			}
+			return int(a) - int(b)
+		}
+		want := slices.SortedFunc(slices.Values(xs), cmp)
+		want = want[:max(0, min(k, len(want)))]
+		var buf []int32
+		got := smallest(slices.Clone(xs), k, cmp, &buf)
+		if !slices.Equal(got, want) && len(got)+len(want) > 0 {
+			t.Fatalf("smallest(%v, %d) = %v, want %v", xs, k, got, want)
+		}
+	})
 }
