@@ -1191,7 +1191,9 @@ func (d *decider) schedule(candidates []int32) {
 	total := int32(len(d.pods)) + d.unlistedPods
 	unavailable := d.unavailable
 	order := d.u.spec.RollingUpdate.Order
-	less := func(a, b int32) int { return compareBy(func(a, b int32) bool { return lessOrder(order, &slots[a], &slots[b]) }, a, b) }
+	less := func(a, b int32) int {
+		return compareBy(func(a, b int32) bool { return lessOrder(order, &slots[a], &slots[b]) }, a, b)
+	}
 	// Broken slots start at once (they cost nothing); of the ready ones
 	// only those the budget lets start, and the first it does not, need
 	// their place in the order: select them rather than sort every
