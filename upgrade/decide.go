@@ -46,6 +46,12 @@ type decider struct {
 	transition bool // the attempt changed phase: no pod writes this Step
 	refused    bool // a precheck refused the upgrade
 	blocked    string
+	// readyCutoff: a pod created before it is past the timeout for
+	// turning Ready. oldestWaiting is the oldest pod steady waits for
+	// (waitReady: there is one).
+	readyCutoff   time.Time
+	oldestWaiting time.Time
+	waitReady     bool
 	// unavailable and unlistedPods sum the budget the slots use (budgetUse).
 	unavailable, unlistedPods int32
 
@@ -63,6 +69,14 @@ func (d *decider) wake(at time.Time) {
 	}
 	if d.requeue < 0 || w < d.requeue {
 		d.requeue = w
+	}
+}
+
+// poll asks to be called again within defaultPoll: the slot waits for an
+// outside change (as wake(now + defaultPoll), without the time arithmetic).
+func (d *decider) poll() {
+	if d.requeue < 0 || defaultPoll < d.requeue {
+		d.requeue = defaultPoll
 	}
 }
 
@@ -151,6 +165,7 @@ func (d *decider) decide() error {
 		return nil
 	}
 	d.rollingBack = us.Phase == status.UpgradeRollingBack
+	d.readyCutoff = d.now.Add(-d.u.spec.podTimeout())
 	if d.rollingBack {
 		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, 0, "", us.FromVersion)
 	} else {
@@ -273,7 +288,7 @@ func (d *decider) repairMissing(v string) {
 			// The slot's pod is on its way out, or there is no room yet:
 			// not Done, the pod is recreated once it can be.
 			d.act(Action{Kind: ActionWait, Index: i, Version: v, Reason: "waiting to recreate the slot's pod"})
-			d.wake(d.now.Add(defaultPoll))
+			d.poll()
 		}
 	}
 }
@@ -395,6 +410,15 @@ func (d *decider) attempt() {
 	allDone := true
 	for i := range slots {
 		s := &slots[i]
+		if done, ok := d.steady(s); ok {
+			// Its new pod is listed: the slot holds a maxUnavailable
+			// unit only without a ready pod (as budgetUse finds).
+			if !s.ready {
+				d.unavailable++
+			}
+			allDone = allDone && done
+			continue
+		}
 		done, candidate := d.slot(s)
 		if candidate {
 			candidates = append(candidates, s.index)
@@ -405,6 +429,9 @@ func (d *decider) attempt() {
 		}
 	}
 	d.u.scratch.cands = candidates // keep the grown buffer
+	if d.waitReady {
+		d.wake(d.oldestWaiting.Add(d.u.spec.podTimeout()))
+	}
 	// A failed slot turns the attempt around (or stops it).
 	for k := range us.Pods {
 		if us.Pods[k].Stage == status.StageFailed {
@@ -419,7 +446,7 @@ func (d *decider) attempt() {
 			return
 		}
 		d.act(Action{Kind: ActionWait, Index: -1, Reason: "waiting for old pods to go"})
-		d.wake(d.now.Add(defaultPoll))
+		d.poll()
 		return
 	}
 	if !d.rollingBack && (d.u.spec.RollingUpdate.Paused) {
@@ -456,9 +483,6 @@ func (d *decider) inFlight() int {
 // whether the slot is where the attempt wants it (done) and whether it is a
 // candidate to start moving (it then waits for budget).
 func (d *decider) slot(s *slotView) (done, candidate bool) {
-	if done, ok := d.steady(s); ok {
-		return done, false
-	}
 	e := d.entry(s)
 	if e != nil && e.Stage == status.StageFailed {
 		return false, false
@@ -469,7 +493,7 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 		// budget, and the slot is not done, until it is listed.
 		if !d.listed(s.index, e.Version) && d.now.Before(e.LastAttempt.Add(d.u.spec.podTimeout())) {
 			d.wait(s, e, fmt.Sprintf("waiting for the pod created at %s to be listed", e.Version))
-			d.wake(d.now.Add(defaultPoll))
+			d.poll()
 			return false, false
 		}
 		d.dropEntry(s)
@@ -546,7 +570,7 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 			// it is gone. Leave the ready old pod alone for a while, then
 			// start over. (A broken old pod is replaced at once.)
 			d.wait(s, e, "waiting for the new pod to be listed again")
-			d.wake(d.now.Add(defaultPoll))
+			d.poll()
 			return false, false
 		}
 		retiring := e != nil && e.Surge && (e.Stage == status.StageFailover || e.Stage == status.StageDeleting)
@@ -574,7 +598,7 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 				d.setStage(e, status.StageDeleting)
 			}
 			d.wait(s, e, "waiting for the old pod to go")
-			d.wake(d.now.Add(defaultPoll))
+			d.poll()
 			return false, false
 		}
 		if e == nil {
@@ -639,7 +663,7 @@ func (d *decider) create(s *slotView, e *status.PodProgress, surge bool) {
 			return
 		}
 		d.wait(s, e, "waiting for the created pod to be listed")
-		d.wake(d.now.Add(defaultPoll))
+		d.poll()
 		return
 	}
 	if !d.due(e, defaultPoll) {
@@ -649,7 +673,7 @@ func (d *decider) create(s *slotView, e *status.PodProgress, surge bool) {
 	if !d.room(s) {
 		// Terminating pods count toward replicas + maxSurge until gone.
 		d.wait(s, e, fmt.Sprintf("waiting for room: %d pods listed, at most %d (replicas + maxSurge)", len(d.pods), d.want.Replicas+d.surge))
-		d.wake(d.now.Add(defaultPoll))
+		d.poll()
 		return
 	}
 	d.act(Action{Kind: ActionCreate, Index: s.index, Version: s.want, Surge: surge})
@@ -848,7 +872,7 @@ func (d *decider) failover(s *slotView, e *status.PodProgress, old Pod) bool {
 				e.Since = d.mnow
 			}
 			d.wait(s, e, fmt.Sprintf("waiting for slot %d to stop its pod before moving the primary role off pod %s", o, old.Name))
-			d.wake(d.now.Add(defaultPoll))
+			d.poll()
 			return false
 		}
 		if d.due(e, defaultPoll) {
@@ -857,7 +881,7 @@ func (d *decider) failover(s *slotView, e *status.PodProgress, old Pod) bool {
 		}
 	}
 	d.wait(s, e, fmt.Sprintf("waiting for pod %s to give up the primary role", old.Name))
-	d.wake(d.now.Add(defaultPoll))
+	d.poll()
 	return false
 }
 
@@ -936,7 +960,7 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 		// or other slots went down since. Start over through the budget.
 		d.dropEntry(s)
 		d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: fmt.Sprintf("budget full: pod %s is ready again", old.Name)})
-		d.wake(d.now.Add(defaultPoll))
+		d.poll()
 		return
 	}
 	if e.OldUID == old.UID && e.Errors == 0 && e.LastAttempt != nil {
@@ -944,7 +968,7 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 		// only after a while (the delete is idempotent by UID).
 		if d.now.Before(e.LastAttempt.Add(d.u.spec.podTimeout() / 4)) {
 			d.wait(s, e, fmt.Sprintf("waiting for pod %s to stop", old.Name))
-			d.wake(d.now.Add(defaultPoll))
+			d.poll()
 			return
 		}
 	} else if !d.due(e, defaultPoll) {
@@ -1020,7 +1044,7 @@ func (d *decider) readyAndVerify(s *slotView, e *status.PodProgress, p Pod) bool
 		}
 		d.wait(s, e, waitingReady(e, p.Name))
 		d.wake(deadline)
-		d.wake(d.now.Add(defaultPoll))
+		d.poll()
 		return false
 	}
 	if e.Stage != status.StageVerifying {
@@ -1230,7 +1254,7 @@ func (d *decider) schedule(candidates []int32) {
 		default:
 			d.blocked = fmt.Sprintf("waiting for budget: %d of %d pods (maxSurge %d), %d slot(s) without a ready pod (maxUnavailable %d)", total, n+d.surge, d.surge, unavailable, d.unav)
 			d.act(Action{Kind: ActionWait, Index: i, Version: s.want, Reason: "budget full"})
-			d.wake(d.now.Add(defaultPoll))
+			d.poll()
 			return
 		}
 	}

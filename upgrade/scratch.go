@@ -362,13 +362,15 @@ func (d *decider) steady(s *slotView) (done, ok bool) {
 		if p.Ready || p.Failed != "" || !alone && !e.Surge || !isWaitingReady(e.Message, p.Name) {
 			return false, false
 		}
-		deadline := p.Created.Add(d.u.spec.podTimeout())
-		if !d.now.Before(deadline) {
-			return false, false
+		if !p.Created.After(d.readyCutoff) {
+			return false, false // timed out (now >= created + timeout)
 		}
 		d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: e.Message})
-		d.wake(deadline)
-		d.wake(d.now.Add(defaultPoll))
+		// Wake at the oldest one's deadline (attempt), or to poll.
+		if !d.waitReady || p.Created.Before(d.oldestWaiting) {
+			d.oldestWaiting, d.waitReady = p.Created, true
+		}
+		d.poll()
 		return false, true
 	}
 	return false, false
