@@ -52,6 +52,16 @@ type decider struct {
 	readyCutoff   time.Time
 	oldestWaiting time.Time
 	waitReady     bool
+	// cleanAt and cleanLen identify the entries observe found clean: while
+	// us.Pods is still that slice, finish has nothing to compact or sort
+	// (a write copies it first, an appended entry changes its length).
+	cleanAt  *status.PodProgress
+	cleanLen int
+	// counted marks, forward, the slots whose verified new pod steady
+	// counted as updated (updated of them); refreshProgress counts the
+	// rest.
+	counted []bool
+	updated int32
 	// unavailable and unlistedPods sum the budget the slots use (budgetUse).
 	unavailable, unlistedPods int32
 
@@ -170,6 +180,9 @@ func (d *decider) decide() error {
 		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, 0, "", us.FromVersion)
 	} else {
 		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, d.part, us.FromVersion, us.ToVersion)
+	}
+	if d.obs.cleanEntries && len(us.Pods) > 0 {
+		d.cleanAt, d.cleanLen = &us.Pods[0], len(us.Pods)
 	}
 	d.u.slots = d.obs.slots
 	d.attempt()
@@ -406,6 +419,9 @@ func podAction(kind ActionKind, s *slotView, p Pod, reason string) Action {
 func (d *decider) attempt() {
 	us := d.us
 	slots := d.obs.slots
+	if !d.rollingBack && us.ToVersion != us.FromVersion {
+		d.counted = slotFlags(&d.u.scratch.counted, len(slots))
+	}
 	candidates := d.u.scratch.cands[:0]
 	allDone := true
 	for i := range slots {
@@ -651,6 +667,7 @@ func (d *decider) dropEntry(s *slotView) {
 	e := d.entry(s)
 	e.Index = -1
 	s.entry = -1
+	d.cleanAt = nil // finish compacts
 }
 
 // create issues (or waits for) the Create of slot s's new pod.

@@ -47,6 +47,9 @@ type observation struct {
 	slots []slotView
 	// ready counts the slots with a ready pod.
 	ready int32
+	// cleanEntries: the status entries were in slot order, none dropped
+	// (finish has nothing to compact while they stay as they were).
+	cleanEntries bool
 }
 
 // validatePods refuses a pod list no real group can have: the error names
@@ -151,14 +154,21 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 			s.dupPod = k
 		}
 	}
+	clean := true // the entries are in slot order, none dropped
 	if us != nil {
+		prev := int32(-1)
 		for k := range int32(len(us.Pods)) {
-			if i := us.Pods[k].Index; i >= 0 && i < replicas {
+			i := us.Pods[k].Index
+			if i >= 0 && i < replicas {
 				slots[i].entry = k
 			}
+			if i < prev || i < 0 {
+				clean = false
+			}
+			prev = i
 		}
 	}
-	return observation{pods: pods, slots: slots, ready: ready}
+	return observation{pods: pods, slots: slots, ready: ready, cleanEntries: clean}
 }
 
 // better orders pods of one slot: ready before not ready, then newer.

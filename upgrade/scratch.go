@@ -23,6 +23,8 @@ type scratch struct {
 	ready []bool // per slot
 	flag  []bool // per slot
 	flag2 []bool // per slot
+	// counted is per slot (decider.counted).
+	counted []bool
 	// estimate is per slot (Plan's LongestFirst order).
 	estimate []time.Duration
 	done     []bool  // per pod position
@@ -357,6 +359,12 @@ func (d *decider) steady(s *slotView) (done, ok bool) {
 	alone := s.oldCount == 0 && s.dupPod < 0
 	switch e.Stage {
 	case status.StageDone:
+		if alone && d.counted != nil && !s.held && p.Ready {
+			// Forward, its verified pod runs the target: updated
+			// (refreshProgress would find the same from the entry).
+			d.counted[s.index] = true
+			d.updated++
+		}
 		return alone, alone
 	case status.StageWaitingReady:
 		if p.Ready || p.Failed != "" || !alone && !e.Surge || !isWaitingReady(e.Message, p.Name) {

@@ -478,7 +478,7 @@ func hasWrites(as []Action) bool {
 // updatedReplicas, currentIndex, message and conditions.
 func (d *decider) finish() {
 	us := d.st.UpgradeStatus
-	if us != nil {
+	if us != nil && (len(us.Pods) == 0 || &us.Pods[0] != d.cleanAt || len(us.Pods) != d.cleanLen) {
 		// One pass drops the unused entries and checks the order.
 		kept := us.Pods[:0]
 		sorted := true
@@ -504,6 +504,8 @@ func (d *decider) finish() {
 			d.own() // sorting writes the entries
 			sort.Slice(us.Pods, func(a, b int) bool { return us.Pods[a].Index < us.Pods[b].Index })
 		}
+	}
+	if us != nil {
 		if active(us.Phase) {
 			d.refreshProgress(us)
 		} else {
@@ -523,8 +525,13 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 		target = us.FromVersion
 	}
 	var updated int32
-	counted := slotFlags(&d.u.scratch.flag, int(d.want.Replicas))
 	back := target == us.FromVersion
+	counted := d.counted
+	if back || len(counted) != int(d.want.Replicas) {
+		counted = slotFlags(&d.u.scratch.flag, int(d.want.Replicas))
+	} else {
+		updated = d.updated // the slots steady counted
+	}
 	if back {
 		// Back (or nowhere): every ready pod at the version counts.
 		for k := range d.pods {
@@ -547,7 +554,7 @@ func (d *decider) refreshProgress(us *status.UpgradeStatus) {
 		e := &us.Pods[k]
 		switch e.Stage {
 		case status.StageDone:
-			if back || e.NewUID == "" {
+			if back || e.NewUID == "" || e.Index >= 0 && int(e.Index) < len(counted) && counted[e.Index] {
 				continue
 			}
 			pos := d.podOf(e.Index, e.NewUID)
