@@ -411,8 +411,16 @@ func (d *decider) wait(s *slotView, e *status.PodProgress, reason string) {
 
 func (d *decider) pod(k int32) Pod { return d.pods[k] }
 
-func podAction(kind ActionKind, s *slotView, p Pod, reason string) Action {
-	return Action{Kind: kind, Index: s.index, Version: p.Version, Pod: p.Name, Reason: reason, pod: p}
+// podAction is an action on p, one of the listed pods (execute finds it
+// by its position).
+func (d *decider) podAction(kind ActionKind, s *slotView, p Pod, reason string) Action {
+	at := d.podOf(s.index, p.UID)
+	if at < 0 {
+		// Not reached: p comes from d.pods, whose UIDs validatePods
+		// indexed. Look it up the slow way all the same.
+		at = slices.IndexFunc(d.pods, func(q Pod) bool { return q.UID == p.UID })
+	}
+	return Action{Kind: kind, Index: s.index, Version: p.Version, Pod: p.Name, Reason: reason, podAt: int32(at)}
 }
 
 // attempt decides for an attempt in flight.
@@ -648,7 +656,7 @@ func (d *decider) removeExtra(s *slotView) {
 					d.failover(s, e, p)
 					return
 				}
-				d.act(podAction(ActionFailover, s, p, "move the primary role off an extra pod"))
+				d.act(d.podAction(ActionFailover, s, p, "move the primary role off an extra pod"))
 				return
 			}
 			if e != nil && e.Stage == status.StageFailover {
@@ -656,7 +664,7 @@ func (d *decider) removeExtra(s *slotView) {
 				// pods are gone.
 				d.dropEntry(s)
 			}
-			d.act(podAction(ActionDelete, s, p, fmt.Sprintf("extra pod beside %s", keep.Name)))
+			d.act(d.podAction(ActionDelete, s, p, fmt.Sprintf("extra pod beside %s", keep.Name)))
 			return
 		}
 	}
@@ -893,7 +901,7 @@ func (d *decider) failover(s *slotView, e *status.PodProgress, old Pod) bool {
 			return false
 		}
 		if d.due(e, defaultPoll) {
-			d.act(podAction(ActionFailover, s, old, "move the primary role before stopping"))
+			d.act(d.podAction(ActionFailover, s, old, "move the primary role before stopping"))
 			return false
 		}
 	}
@@ -938,7 +946,7 @@ func (d *decider) preCheck(s *slotView, e *status.PodProgress, old Pod) bool {
 		return false
 	}
 	if d.due(e, c.IntervalOrDefault()) {
-		d.act(podAction(ActionPreCheck, s, old, ""))
+		d.act(d.podAction(ActionPreCheck, s, old, ""))
 		return false
 	}
 	d.wait(s, e, "pre-upgrade check: "+e.Message)
@@ -992,7 +1000,7 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 		d.wait(s, e, "retrying delete: "+e.Message)
 		return
 	}
-	d.act(podAction(ActionDelete, s, old, ""))
+	d.act(d.podAction(ActionDelete, s, old, ""))
 }
 
 // mayStop reports whether slot s's ready pod may be stopped in place now:
@@ -1084,7 +1092,7 @@ func (d *decider) readyAndVerify(s *slotView, e *status.PodProgress, p Pod) bool
 	}
 	d.wake(deadline)
 	if d.due(e, c.IntervalOrDefault()) {
-		d.act(podAction(ActionVerify, s, p, ""))
+		d.act(d.podAction(ActionVerify, s, p, ""))
 		return false
 	}
 	d.wait(s, e, "post-upgrade verification: "+e.Message)
@@ -1258,7 +1266,17 @@ func (d *decider) schedule(candidates []int32) {
 		free += max(0, n+d.surge-total)
 	}
 	free += max(0, d.unav-unavailable)
-	for _, i := range smallest(ready, int(free)+1, less, &d.u.scratch.heap) {
+	var first []int32
+	switch k := min(int(free)+1, len(ready)); order {
+	case Ordinal:
+		first = ready[:k] // candidates come in slot order
+	case ReverseOrdinal:
+		first = ready[len(ready)-k:]
+		slices.Reverse(first)
+	default:
+		first = smallest(ready, k, less, &d.u.scratch.heap)
+	}
+	for _, i := range first {
 		s := &slots[i]
 		old := d.pod(s.oldPod)
 		switch {

@@ -933,3 +933,44 @@ func TestNegativeEstimate(t *testing.T) {
 		t.Fatalf("status changed on bad input: %+v", h.st)
 	}
 }
+
+// TestPlanOrderObserved: mid-upgrade, Plan builds its order from the
+// Step's observation of the slots; it must be the order the pod list
+// alone gives, at every Step of upgrades and rollbacks under each order,
+// with broken and primary pods.
+func TestPlanOrderObserved(t *testing.T) {
+	for _, order := range []string{"Ordinal", "ReverseOrdinal", "PrimaryLast", "LongestFirst"} {
+		t.Run(order, func(t *testing.T) {
+			h := newHarness(t, 7, "rollingUpdate:\n  order: "+order+"\n  maxSurge: 1\n  maxUnavailable: 1\n  partition: 1\n",
+				withDriverOpts(upgradetest.WithPrimary(4), withEstimates(5, 50, 20, 20, 90, 0, 70)))
+			_ = h.d.Kill("redis-2")
+			compared := 0
+			for _, version := range []string{"v2", "v1"} { // the upgrade, then back
+				for i := 0; i < 5000; i++ {
+					want := upgrade.Desired{Version: version, Replicas: 7}
+					fast, slow := h.upgrader(), h.upgrader()
+					upgrade.OrderFromPods(slow)
+					pf, err1 := fast.Plan(context.Background(), &h.st, want)
+					ps, err2 := slow.Plan(context.Background(), &h.st, want)
+					if err1 != nil || err2 != nil {
+						t.Fatal(err1, err2)
+					}
+					if !reflect.DeepEqual(pf, ps) {
+						t.Fatalf("step %d: Plan from the observation\n%v\ndiffers from Plan from the pods\n%v", h.steps, pf, ps)
+					}
+					if len(pf.Order) > 1 {
+						compared++
+					}
+					res := h.step(version)
+					if res.Done {
+						break
+					}
+					h.clk.Step(res.RequeueAfter)
+				}
+			}
+			if compared < 10 {
+				t.Fatalf("only %d Plans had an order of two slots or more", compared)
+			}
+		})
+	}
+}

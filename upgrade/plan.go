@@ -46,7 +46,7 @@ type Action struct {
 	// Reason explains a Wait or a transition.
 	Reason string
 
-	pod Pod // the observed pod the action acts on
+	podAt int32 // the position in the Step's pod list of the pod acted on
 }
 
 // String renders the action on one line.

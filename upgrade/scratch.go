@@ -25,6 +25,8 @@ type scratch struct {
 	flag2 []bool // per slot
 	// counted is per slot (decider.counted).
 	counted []bool
+	// rank is per slot (Plan's order).
+	rank []uint8
 	// estimate is per slot (Plan's LongestFirst order).
 	estimate []time.Duration
 	done     []bool  // per pod position
@@ -53,6 +55,14 @@ func slotFlags(buf *[]bool, n int) []bool {
 	b := (*buf)[:n]
 	clear(b)
 	return b
+}
+
+// slotBytes returns a []uint8 of n entries from buf (not cleared).
+func slotBytes(buf *[]uint8, n int) []uint8 {
+	if cap(*buf) < n {
+		*buf = make([]uint8, n)
+	}
+	return (*buf)[:n]
 }
 
 // slotDurations returns a zeroed []time.Duration of n entries from buf.

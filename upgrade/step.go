@@ -111,6 +111,22 @@ func (u *Upgrader) Plan(ctx context.Context, st *status.Status, want Desired) (P
 
 // order lists held slots and the slots still to move, in the order the
 // Upgrader will move them.
+// slotRank is a slot's key in the engine's order (see order): 0 broken,
+// 1 broken primary (kept last), 2 ready, 3 ready primary; 0xff done.
+func slotRank(ready, primaryLast, done bool) uint8 {
+	switch {
+	case done:
+		return 0xff
+	case ready && primaryLast:
+		return 3
+	case ready:
+		return 2
+	case primaryLast:
+		return 1
+	}
+	return 0
+}
+
 func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 	rollingBack := d.us != nil && d.us.Phase == status.UpgradeRollingBack
 	part := d.part
@@ -129,69 +145,77 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 		}
 	}
 	n := int(max(replicas, 0))
-	primary := slotFlags(&u.scratch.flag, n)
-	ready := slotFlags(&u.scratch.ready, n)
-	atTarget := slotFlags(&u.scratch.flag2, n)
 	o := u.spec.RollingUpdate.Order
+	primaryLast := o == PrimaryLast || o == LongestFirst
+	// rank[i] is slot i's key in the engine's order (schedule's less):
+	// broken (not ready) slots first, then, for PrimaryLast and
+	// LongestFirst, the primary's slot last; done marks the slots already
+	// at the target.
+	rank := slotBytes(&u.scratch.rank, n)
 	var estimate []time.Duration
 	if o == LongestFirst {
 		estimate = slotDurations(&u.scratch.estimate, n)
 	}
-	for k := range d.pods {
-		p := &d.pods[k]
-		if p.Terminating || p.Index < 0 || p.Index >= replicas {
-			continue
+	const done = 0xff
+	if slots := d.obs.slots; !u.debugOrderFromPods && len(slots) == n && d.us != nil && active(d.us.Phase) && rollingBack == d.rollingBack {
+		// The Step observed the slots in this direction: newPod is a
+		// running pod at the target.
+		for i := part; i < replicas; i++ {
+			s := &slots[i]
+			rank[i] = slotRank(s.ready, s.primary && primaryLast, s.newPod >= 0)
+			if estimate != nil {
+				estimate[i] = s.estimate
+			}
 		}
-		if p.Primary {
-			primary[p.Index] = true
+	} else {
+		primary := slotFlags(&u.scratch.flag, n)
+		ready := slotFlags(&u.scratch.ready, n)
+		atTarget := slotFlags(&u.scratch.flag2, n)
+		for k := range d.pods {
+			p := &d.pods[k]
+			if p.Terminating || p.Index < 0 || p.Index >= replicas {
+				continue
+			}
+			primary[p.Index] = primary[p.Index] || p.Primary
+			ready[p.Index] = ready[p.Index] || p.Ready
+			atTarget[p.Index] = atTarget[p.Index] || p.Version == to
+			if estimate != nil && p.Estimate > estimate[p.Index] {
+				estimate[p.Index] = p.Estimate
+			}
 		}
-		if p.Ready {
-			ready[p.Index] = true
-		}
-		if p.Version == to {
-			atTarget[p.Index] = true
-		}
-		if estimate != nil && p.Estimate > estimate[p.Index] {
-			estimate[p.Index] = p.Estimate
+		for i := part; i < replicas; i++ {
+			rank[i] = slotRank(ready[i], primary[i] && primaryLast, atTarget[i])
 		}
 	}
 	count := 0
 	for i := part; i < replicas; i++ {
-		if !atTarget[i] {
+		if rank[i] != done {
 			count++
 		}
 	}
 	if count == 0 {
 		return held, nil
 	}
-	// The engine's order (schedule's less) is: broken (not ready) slots
-	// first, then, for PrimaryLast and LongestFirst, the primary's slot
-	// last, then by index (descending for ReverseOrdinal). Its keys take
-	// four values, so the order is built in linear time, one pass per key,
-	// with no sort; LongestFirst then sorts each part by estimate.
-	primaryLast := o == PrimaryLast || o == LongestFirst
+	// The ranks take four values, so the order is built in linear time,
+	// one pass per rank, by index (descending for ReverseOrdinal), with
+	// no sort; LongestFirst then sorts each part by estimate.
 	todo = make([]int32, 0, count)
-	for rank := 0; rank < 4; rank++ {
-		if rank%2 == 1 && !primaryLast {
-			continue
-		}
-		wantReady, wantPrimary := rank >= 2, rank%2 == 1
+	for r := uint8(0); r < 4; r++ {
 		from := len(todo)
-		take := func(i int32) {
-			if !atTarget[i] && ready[i] == wantReady && (!primaryLast || primary[i] == wantPrimary) {
-				todo = append(todo, i)
-			}
-		}
 		if o == ReverseOrdinal {
 			for i := replicas - 1; i >= part; i-- {
-				take(i)
+				if rank[i] == r {
+					todo = append(todo, i)
+				}
 			}
 		} else {
 			for i := part; i < replicas; i++ {
-				take(i)
+				if rank[i] == r {
+					todo = append(todo, i)
+				}
 			}
 		}
-		if estimate != nil {
+		if estimate != nil && len(todo)-from > 1 {
 			// Stable: equal estimates stay in index order.
 			slices.SortStableFunc(todo[from:], func(a, b int32) int { return cmp.Compare(estimate[b], estimate[a]) })
 		}
@@ -257,13 +281,16 @@ func (u *Upgrader) write(ctx context.Context, d *decider, a Action) error {
 	if d.us != nil {
 		log = log.WithValues("from", d.us.FromVersion, "to", d.us.ToVersion)
 	}
+	var pod Pod
 	switch a.Kind {
 	case ActionCreate:
 		err = u.driver.Create(ctx, a.Index, a.Version, a.Surge)
 	case ActionDelete:
-		err = u.driver.Delete(ctx, a.pod)
+		pod = d.pods[a.podAt]
+		err = u.driver.Delete(ctx, pod)
 	case ActionFailover:
-		err = u.driver.(Failoverer).Failover(ctx, a.pod)
+		pod = d.pods[a.podAt]
+		err = u.driver.(Failoverer).Failover(ctx, pod)
 	}
 	e := u.entryOf(d, a.Index)
 	if e != nil {
@@ -276,15 +303,15 @@ func (u *Upgrader) write(ctx context.Context, d *decider, a Action) error {
 			e.Errors = 0
 			e.Message = ""
 			if a.Kind == ActionDelete {
-				e.OldUID = a.pod.UID
+				e.OldUID = pod.UID
 			}
 		}
 	}
-	if err == nil && a.Kind == ActionDelete && d.us != nil && !slices.Contains(d.us.Retired, a.pod.UID) {
+	if err == nil && a.Kind == ActionDelete && d.us != nil && !slices.Contains(d.us.Retired, pod.UID) {
 		// Remembered beyond the attempt (the next one carries the list):
 		// a lagging list must not show this pod running to a later Step,
 		// whatever direction it takes. The oldest are long gone.
-		d.us.Retired = append(d.ownRetired(), a.pod.UID)
+		d.us.Retired = append(d.ownRetired(), pod.UID)
 		if n := len(d.us.Retired) - max(16, 4*int(d.want.Replicas)); n > 0 {
 			d.us.Retired = slices.Delete(d.us.Retired, 0, n)
 		}
@@ -314,16 +341,17 @@ func (u *Upgrader) check(ctx context.Context, d *decider, a Action) {
 		v = u.pre
 	}
 	var err error
+	pod := &d.pods[a.podAt]
 	switch {
 	case v != nil:
 		cctx, cancel := context.WithTimeout(ctx, c.TimeoutOrDefault())
-		err = v.Verify(cctx, a.pod.Target())
+		err = v.Verify(cctx, pod.Target())
 		cancel()
 	case a.Kind == ActionPreCheck && c.Type == verify.TypeHealthCheck:
 		err = d.preHealth(a.Index)
 	case c.Type == verify.TypeHealthCheck:
-		if !a.pod.Ready {
-			err = &verify.FailedError{Type: verify.TypeHealthCheck, Reason: fmt.Sprintf("pod %s is not Ready", a.pod.Name)}
+		if !pod.Ready {
+			err = &verify.FailedError{Type: verify.TypeHealthCheck, Reason: fmt.Sprintf("pod %s is not Ready", pod.Name)}
 		}
 	default:
 		err = fmt.Errorf("no verifier for %s check", c.Type)
@@ -343,7 +371,7 @@ func (u *Upgrader) check(ctx context.Context, d *decider, a Action) {
 		e.Message = fmt.Sprintf("passed %d/%d", e.Passes, succ)
 		log.V(1).Info("check passed", "passes", e.Passes)
 		if a.Kind == ActionVerify && e.Passes >= succ {
-			d.markDone(&d.obs.slots[a.Index], e, a.pod)
+			d.markDone(&d.obs.slots[a.Index], e, *pod)
 		}
 	case verify.Failed:
 		e.Passes = 0

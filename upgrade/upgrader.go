@@ -26,6 +26,9 @@ type Upgrader struct {
 	// debugShared makes Step and Plan check that they leave the caller's
 	// status entries as they were; set only by the package's tests.
 	debugShared bool
+	// debugOrderFromPods makes Plan build its order from the pods, never
+	// from the Step's observation (the tests compare the two).
+	debugOrderFromPods bool
 
 	slots   []slotView // reused between Steps
 	scratch scratch    // buffers reused between Steps (scratch.go)
