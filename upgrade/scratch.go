@@ -35,9 +35,11 @@ type scratch struct {
 	// ready pod, and its selection of the first ones.
 	broken, ready32, heap []int32
 	// actions is the action list of the last Step (Plan hands its own
-	// out, so it never uses this one).
-	actions []Action
-	digits  []byte
+	// out, so it never uses this one); planActions is how many the last
+	// Plan listed.
+	actions     []Action
+	planActions int
+	digits      []byte
 }
 
 // keepActions keeps d's action list for the next Step, dropping what it
@@ -428,12 +430,4 @@ func (sc *scratch) message(conds []metav1.Condition, t string, parts ...string) 
 	}
 	sc.digits = b
 	return reuseMessage(conds, t, b)
-}
-
-// cloneActions copies the actions a Plan hands out (nil for none).
-func cloneActions(as []Action) []Action {
-	if len(as) == 0 {
-		return nil
-	}
-	return slices.Clone(as)
 }

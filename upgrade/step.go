@@ -85,14 +85,18 @@ func (u *Upgrader) Plan(ctx context.Context, st *status.Status, want Desired) (P
 	work := copyStatus(st)
 	d := u.newDecider(work, want, pods)
 	d.share(work)
-	d.actions = u.scratch.actions[:0] // Next gets an exact copy
+	// Next is handed out: a new list, as long as the last Plan's.
+	d.actions = make([]Action, 0, u.scratch.planActions)
 	d.planning = true
-	defer u.scratch.keepActions(d)
 	if err := d.decide(); err != nil {
 		return Plan{}, err
 	}
 	d.finish()
-	p := Plan{Next: cloneActions(d.actions), MaxSurge: d.surge, MaxUnavailable: d.unav}
+	u.scratch.planActions = len(d.actions)
+	p := Plan{Next: slices.Clip(d.actions), MaxSurge: d.surge, MaxUnavailable: d.unav}
+	if len(p.Next) == 0 {
+		p.Next = nil
+	}
 	from, to := work.CurrentVersion, want.Version
 	if us := work.UpgradeStatus; us != nil && active(us.Phase) {
 		from, to = us.FromVersion, us.ToVersion
