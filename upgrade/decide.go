@@ -62,6 +62,10 @@ type decider struct {
 	// rest.
 	counted []bool
 	updated int32
+	// scan is what scanIdle found (no attempt in flight); readySlots counts
+	// the slots with a ready pod (-1: not counted).
+	scan       idleScan
+	readySlots int32
 	// unavailable and unlistedPods sum the budget the slots use (budgetUse).
 	unavailable, unlistedPods int32
 
@@ -181,6 +185,7 @@ func (d *decider) decide() error {
 	} else {
 		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, d.part, us.FromVersion, us.ToVersion)
 	}
+	d.readySlots = d.obs.ready
 	if d.obs.cleanEntries && len(us.Pods) > 0 {
 		d.cleanAt, d.cleanLen = &us.Pods[0], len(us.Pods)
 	}
@@ -226,6 +231,7 @@ func active(p status.UpgradePhase) bool {
 // idle handles a group with no attempt in flight.
 func (d *decider) idle() {
 	st, us, want := d.st, d.us, d.want
+	d.scanIdle(st.CurrentVersion)
 	settled := us != nil && (us.Phase == status.UpgradeFailed || us.Phase == status.UpgradeRolledBack) && us.ToVersion == want.Version
 	switch {
 	case settled && us.Phase == status.UpgradeFailed:
@@ -269,8 +275,46 @@ func (d *decider) idle() {
 	d.act(Action{Kind: ActionStartUpgrade, Index: -1, Version: want.Version, Reason: fmt.Sprintf("upgrade %s -> %s", st.CurrentVersion, want.Version)})
 }
 
+// scanIdle looks at every pod once for a Step with no attempt in flight:
+// per slot, whether it has a pod (has), a running one (live) and a ready
+// one (ready, counted in d.readySlots); and whether a running pod runs
+// another version than v (podsOff(v) then answers from it).
+func (d *decider) scanIdle(v string) {
+	n := int(d.want.Replicas)
+	has := slotFlags(&d.u.scratch.flag2, n)
+	live := slotFlags(&d.u.scratch.flag, n)
+	ready := slotFlags(&d.u.scratch.ready, n)
+	off, readySlots := false, int32(0)
+	for k := range d.pods {
+		p := &d.pods[k]
+		has[p.Index] = true
+		if p.Terminating {
+			continue
+		}
+		live[p.Index] = true
+		if p.Ready && !ready[p.Index] {
+			ready[p.Index] = true
+			readySlots++
+		}
+		off = off || p.Version != v
+	}
+	d.scan = idleScan{done: true, version: v, off: off, has: has, live: live}
+	d.readySlots = readySlots
+}
+
+// idleScan is what scanIdle found.
+type idleScan struct {
+	done      bool
+	version   string
+	off       bool
+	has, live []bool
+}
+
 // podsOff reports whether some non-terminating pod runs another version.
 func (d *decider) podsOff(v string) bool {
+	if d.scan.done && v == d.scan.version {
+		return d.scan.off
+	}
 	for _, p := range d.pods {
 		if !p.Terminating && p.Version != v {
 			return true
@@ -283,16 +327,11 @@ func (d *decider) podsOff(v string) bool {
 // It is used when no attempt is in flight.
 func (d *decider) repairMissing(v string) {
 	n := d.want.Replicas
-	has := slotFlags(&d.u.scratch.flag2, int(n))
-	live := slotFlags(&d.u.scratch.flag, int(n)) // a pod not terminating
-	total := int32(len(d.pods))
-	for k := range d.pods {
-		p := &d.pods[k]
-		has[p.Index] = true
-		if !p.Terminating {
-			live[p.Index] = true
-		}
+	if !d.scan.done {
+		d.scanIdle(v)
 	}
+	has, live := d.scan.has, d.scan.live // live: a pod not terminating
+	total := int32(len(d.pods))
 	for i := int32(0); i < n; i++ {
 		if !has[i] && total < n+d.surge {
 			d.act(Action{Kind: ActionCreate, Index: i, Version: v, Reason: "recreate missing pod"})

@@ -229,7 +229,7 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 
 func (u *Upgrader) newDecider(st *status.Status, want Desired, pods []Pod) *decider {
 	now := u.clock.Now()
-	return &decider{u: u, now: now, mnow: metav1.NewTime(now), st: st, want: want, pods: pods}
+	return &decider{u: u, now: now, mnow: metav1.NewTime(now), st: st, want: want, pods: pods, readySlots: -1}
 }
 
 // execute performs the decided actions and records their results in the
@@ -692,7 +692,7 @@ func (d *decider) conditions() {
 		}
 	}
 	// Available: every slot has a ready pod.
-	if n := d.want.Replicas; n >= 0 && len(d.obs.slots) == int(n) && d.obs.ready == n {
+	if n := d.want.Replicas; n >= 0 && d.readySlots == n {
 		// Observed: every slot has a ready pod (no pass over the slots).
 		msg := appendAllReady(d.u.scratch.digits[:0], n)
 		set(status.ConditionAvailable, metav1.ConditionTrue, "AllReady", reuseMessage(st.Conditions, status.ConditionAvailable, msg))
