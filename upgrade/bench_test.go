@@ -231,3 +231,51 @@ func BenchmarkStepIdle(b *testing.B) {
 		})
 	}
 }
+
+// windowStart builds a group of n slots at the start of an upgrade v1 ->
+// v2 with maxSurge 10%: the attempt started, no slot moved yet. The next
+// Step starts a window of n/10 slots at once.
+func windowStart(n int32) (*staticDriver, upgrade.Spec, status.Status) {
+	d, spec, st := midUpgrade(n)
+	d.pods = d.pods[:0]
+	for i := range n {
+		d.pods = append(d.pods, upgrade.Pod{Index: i, Name: fmt.Sprintf("redis-%d", i), Version: "v1", Ready: true, Created: benchT0.Add(-48 * time.Hour), UID: fmt.Sprintf("uid-%d", i)})
+	}
+	st.UpgradeStatus.Pods, st.UpgradeStatus.Retired = nil, nil
+	return d, spec, st
+}
+
+// BenchmarkPlanWindow is a Plan that starts a whole window: n/10 surge
+// creates, each checked against the pod budget.
+func BenchmarkPlanWindow(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			d, spec, st := windowStart(n)
+			u := benchUpgrader(b, d, spec)
+			want := upgrade.Desired{Version: "v2", Replicas: n}
+			ctx := context.Background()
+			p, err := u.Plan(ctx, &st, want)
+			if err != nil {
+				b.Fatal(err)
+			}
+			creates := 0
+			for _, a := range p.Next {
+				if a.Kind == upgrade.ActionCreate {
+					creates++
+				}
+			}
+			if window, _ := spec.Budget(n); creates != int(window) {
+				b.Fatalf("%d creates, want %d", creates, window)
+			}
+			b.ReportAllocs()
+			var m meter
+			m.start()
+			for b.Loop() {
+				if _, err := u.Plan(ctx, &st, want); err != nil {
+					b.Fatal(err)
+				}
+			}
+			m.report(b, n)
+		})
+	}
+}

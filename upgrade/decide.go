@@ -66,6 +66,8 @@ type decider struct {
 	// the slots with a ready pod (-1: not counted).
 	scan       idleScan
 	readySlots int32
+	// cache serves room and mayStop (slotCache).
+	cache budgetCache
 	// unavailable and unlistedPods sum the budget the slots use (budgetUse).
 	unavailable, unlistedPods int32
 
@@ -483,6 +485,7 @@ func (d *decider) attempt() {
 			continue
 		}
 		done, candidate := d.slot(s)
+		d.refresh(s)
 		if candidate {
 			candidates = append(candidates, s.index)
 		}
@@ -779,6 +782,19 @@ func (d *decider) hasUID(uid string) bool {
 
 // listed reports whether the view lists a pod of slot i at version v.
 func (d *decider) listed(i int32, v string) bool {
+	if i >= 0 && int(i) < len(d.obs.slots) {
+		s := &d.obs.slots[i]
+		for _, k := range [...]int32{s.newPod, s.oldPod, s.dupPod} {
+			if k >= 0 && d.pods[k].Version == v {
+				return true
+			}
+		}
+		if s.terminating == 0 && s.oldCount <= 1 && v != s.want {
+			// The view knows every pod of the slot at another version
+			// than want: none or oldPod.
+			return false
+		}
+	}
 	for k := range d.pods {
 		if d.pods[k].Index == i && d.pods[k].Version == v {
 			return true
@@ -812,17 +828,65 @@ func (d *decider) unlisted(s *slotView, e *status.PodProgress) bool {
 // pod created (or about to be) that the view does not show yet, as
 // schedule counts them.
 func (d *decider) room(s *slotView) bool {
-	total := int32(len(d.pods))
+	c := d.slotCache()
+	return int32(len(d.pods))+c.unlistedN-b2i(c.unlisted[s.index]) < d.want.Replicas+d.surge
+}
+
+// slotCache returns the per-slot budget predicates, computing them for
+// every slot at the first need in a Step (see budgetCache).
+func (d *decider) slotCache() *budgetCache {
+	c := &d.cache
+	if c.known {
+		return c
+	}
+	n := len(d.obs.slots)
+	c.unlisted = slotFlags(&d.u.scratch.unlisted, n)
+	c.down = slotFlags(&d.u.scratch.down, n)
+	c.unlistedN, c.downN = 0, 0
+	c.known = true
 	for i := range d.obs.slots {
-		o := &d.obs.slots[i]
-		if o.index == s.index {
-			continue
-		}
-		if d.unlisted(o, d.entry(o)) {
-			total++
+		d.refresh(&d.obs.slots[i])
+	}
+	return c
+}
+
+// budgetCache keeps, per slot, whether it has a pod the view does not
+// show (unlisted) and whether it is down or about to go down in place
+// (down), with their sums, for room and mayStop. Computed at the first
+// need in a Step, it is refreshed after each decision on a slot, so that
+// a Step that starts a thousand slots stays linear.
+type budgetCache struct {
+	known            bool
+	unlisted, down   []bool
+	unlistedN, downN int32
+}
+
+// refresh recomputes slot s's entries in the budget cache after a
+// decision on s (nothing to do before the cache is needed).
+func (d *decider) refresh(s *slotView) {
+	c := &d.cache
+	if !c.known {
+		return
+	}
+	e := d.peek(s) // read only
+	u := d.unlisted(s, e)
+	down := !s.ready
+	if !down && e != nil && !e.Surge && s.newPod < 0 && s.oldCount > 0 {
+		switch e.Stage {
+		case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
+			down = true
 		}
 	}
-	return total < d.want.Replicas+d.surge
+	c.unlistedN += b2i(u) - b2i(c.unlisted[s.index])
+	c.downN += b2i(down) - b2i(c.down[s.index])
+	c.unlisted[s.index], c.down[s.index] = u, down
+}
+
+func b2i(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // beforeStop runs the stages that precede stopping a slot's old pod (in
@@ -1046,24 +1110,8 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 // the other slots without a ready pod, or about to lose it (an in-place
 // transition before its stop), are fewer than maxUnavailable.
 func (d *decider) mayStop(s *slotView) bool {
-	n := int32(0)
-	for i := range d.obs.slots {
-		o := &d.obs.slots[i]
-		if o.index == s.index {
-			continue
-		}
-		if !o.ready {
-			n++
-			continue
-		}
-		if e := d.entry(o); e != nil && !e.Surge && o.newPod < 0 && o.oldCount > 0 {
-			switch e.Stage {
-			case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
-				n++
-			}
-		}
-	}
-	return n < d.unav
+	c := d.slotCache()
+	return c.downN-b2i(c.down[s.index]) < d.unav
 }
 
 // retire finishes a surge slot: fail over the old pod if it is primary,
@@ -1299,6 +1347,7 @@ func (d *decider) schedule(candidates []int32) {
 	for _, i := range broken {
 		s := &slots[i]
 		d.start(s, d.pod(s.oldPod), false)
+		d.refresh(s)
 	}
 	free := int32(0)
 	if d.surge > 0 {
@@ -1322,9 +1371,11 @@ func (d *decider) schedule(candidates []int32) {
 		case d.surge > 0 && total < n+d.surge:
 			total++
 			d.start(s, old, true)
+			d.refresh(s)
 		case unavailable < d.unav:
 			unavailable++
 			d.start(s, old, false)
+			d.refresh(s)
 		default:
 			d.blocked = fmt.Sprintf("waiting for budget: %d of %d pods (maxSurge %d), %d slot(s) without a ready pod (maxUnavailable %d)", total, n+d.surge, d.surge, unavailable, d.unav)
 			d.act(Action{Kind: ActionWait, Index: i, Version: s.want, Reason: "budget full"})

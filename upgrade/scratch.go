@@ -23,6 +23,8 @@ type scratch struct {
 	ready []bool // per slot
 	flag  []bool // per slot
 	flag2 []bool // per slot
+	// unlisted and down are per slot (budgetCache).
+	unlisted, down []bool
 	// counted is per slot (decider.counted).
 	counted []bool
 	// rank is per slot (Plan's order).

@@ -265,6 +265,12 @@ func (u *Upgrader) execute(ctx context.Context, d *decider) []error {
 			u.check(ctx, d, a)
 		}
 	}
+	if us := d.us; us != nil {
+		// The oldest stopped pods are long gone.
+		if n := len(us.Retired) - max(16, 4*int(d.want.Replicas)); n > 0 {
+			us.Retired = slices.Delete(d.ownRetired(), 0, n)
+		}
+	}
 	return errs
 }
 
@@ -311,14 +317,13 @@ func (u *Upgrader) write(ctx context.Context, d *decider, a Action) error {
 			}
 		}
 	}
-	if err == nil && a.Kind == ActionDelete && d.us != nil && !slices.Contains(d.us.Retired, pod.UID) {
+	if err == nil && a.Kind == ActionDelete && d.us != nil {
 		// Remembered beyond the attempt (the next one carries the list):
 		// a lagging list must not show this pod running to a later Step,
-		// whatever direction it takes. The oldest are long gone.
+		// whatever direction it takes. (It is not in the list yet: the
+		// pods it names are terminating to the Upgrader, which deletes
+		// only running pods.) execute trims the oldest.
 		d.us.Retired = append(d.ownRetired(), pod.UID)
-		if n := len(d.us.Retired) - max(16, 4*int(d.want.Replicas)); n > 0 {
-			d.us.Retired = slices.Delete(d.us.Retired, 0, n)
-		}
 	}
 	if err != nil {
 		log.Error(err, "driver call failed")
