@@ -132,3 +132,22 @@ func ExampleUpgrader_Rollback() {
 	fmt.Println(st.Phase, st.CurrentVersion, st.UpgradeStatus.Phase, st.RollbackCount)
 	// Output: Running 7.4 RolledBack 0
 }
+
+// LongestFirst: the driver estimates each pod's transition (here from the
+// data it holds); the slowest slots start first, the primary's last, so
+// that one slow pod does not start last and finish long after the rest.
+func ExamplePlan_longestFirst() {
+	ctx := context.Background()
+	clock := clocktesting.NewFakeClock(time.Date(2025, 1, 19, 10, 0, 0, 0, time.UTC))
+	gib := []int{2, 40, 8, 40, 1} // data per pod; about 5 s per GiB to load
+	driver := upgradetest.NewDriver(clock, upgradetest.WithName("kafka"), upgradetest.WithReplicas(5, "3.8"),
+		upgradetest.WithPrimary(3),
+		upgradetest.WithEstimate(func(p upgrade.Pod) time.Duration { return 30*time.Second + time.Duration(gib[p.Index])*5*time.Second }))
+	spec, _ := upgrade.ParseSpec([]byte("rollingUpdate:\n  order: LongestFirst\n  maxSurge: 0\n  maxUnavailable: 2\n"))
+	u, _ := upgrade.New(driver, spec, upgrade.WithClock(clock))
+	var st status.Status
+	p, _ := u.Plan(ctx, &st, upgrade.Desired{Version: "3.9", Replicas: 5})
+	fmt.Println("order:", p.Order)
+	// Output:
+	// order: [1 2 0 4 3]
+}
