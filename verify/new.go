@@ -39,12 +39,12 @@ import (
 //     exposition that does not parse is an error (the check could not be
 //     evaluated), not a failure. The exposition is read by a scanner that
 //     checks every line as expfmt's text parser does but builds only the
-//     series the rules can select, without allocating per line (about a
-//     millisecond or two and a few dozen allocations for 1 MiB); what it
-//     does not vouch for — an invalid exposition, OpenMetrics-only syntax
-//     such as exemplars, quoted UTF-8 names — is parsed by
-//     ParseExposition, so samples, outcomes and messages are
-//     ParseExposition's either way.
+//     series the rules can select, without allocating per line (a few
+//     milliseconds and a few dozen allocations for 1 MiB); what it does
+//     not vouch for — an invalid exposition, OpenMetrics-only syntax such
+//     as exemplars, quoted UTF-8 names — is parsed by ParseExposition, so
+//     samples, outcomes and messages are ParseExposition's either way
+//     (series repeating one name and label set are listed in line order).
 //   - http: access.Get(Port, Endpoint); passes when the status is
 //     ExpectedStatus (default 200). Redirects are not followed by Local.
 //   - health-check: passes when the target is Ready. This is the per-pod

@@ -15,8 +15,8 @@ import (
 )
 
 // This file is the metrics verifier's fast path: a scanner of the
-// Prometheus text exposition that accepts exactly what expfmt's text parser
-// (the first parser ParseExposition tries) accepts and yields the same
+// Prometheus text exposition that accepts only what expfmt's text parser
+// (the first parser ParseExposition tries) accepts, yields the same
 // samples, but only builds those the verifier's rules can select. Every
 // line is still checked the way expfmt checks it — names, label syntax and
 // escapes, duplicate label names, UTF-8 of label values, values,
@@ -27,8 +27,8 @@ import (
 // reproduce exactly — every malformed exposition, but also forms that are
 // valid yet unusual, such as quoted UTF-8 names or a summary's count that
 // is not a number of observations — it gives up, and the caller runs
-// ParseExposition, which yields today's samples or today's error (with
-// the line number, and with the OpenMetrics fallback).
+// ParseExposition, which yields the samples or the error (naming the line,
+// and after trying the OpenMetrics parser) that the verifier always gave.
 
 // famType is the type of a metric family, as the text parser sees it.
 type famType uint8
