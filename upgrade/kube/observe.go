@@ -72,6 +72,11 @@ const expectationTTL = 2 * time.Minute
 type Observer struct {
 	// Primary reports whether a pod holds the primary role (nil: none does).
 	Primary func(*corev1.Pod) bool
+	// Estimate gives how long replacing a pod is expected to take, for
+	// the LongestFirst order (nil: unknown, 0); e.g. from the size of its
+	// volume or an annotation your operator keeps with the time of the
+	// pod's last upgrade. A negative estimate is bad input to the Upgrader.
+	Estimate func(*corev1.Pod) time.Duration
 	// FailedReasons replaces DefaultFailedReasons when not empty.
 	FailedReasons []string
 	// UnschedulableGrace replaces DefaultUnschedulableGrace when positive.
@@ -210,6 +215,9 @@ func (o *Observer) Pod(p *corev1.Pod, index int32) upgrade.Pod {
 	}
 	if o.Primary != nil {
 		up.Primary = o.Primary(p)
+	}
+	if o.Estimate != nil {
+		up.Estimate = o.Estimate(p)
 	}
 	return up
 }

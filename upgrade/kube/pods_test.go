@@ -583,6 +583,14 @@ func TestPodsNoRequestsPerPods(t *testing.T) {
 func TestObserver(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	o := &kube.Observer{Clock: clk}
+	withEstimate := &kube.Observer{Clock: clk, Estimate: func(p *corev1.Pod) time.Duration {
+		d, _ := time.ParseDuration(p.Annotations["example.com/last-upgrade"])
+		return d
+	}}
+	annotated := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "u", Annotations: map[string]string{"example.com/last-upgrade": "95s"}}}
+	if got, none := withEstimate.Pod(annotated, 0).Estimate, o.Pod(annotated, 0).Estimate; got != 95*time.Second || none != 0 {
+		t.Errorf("Estimate = %v with the func, %v without, want 1m35s and 0", got, none)
+	}
 	base := func() *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: types.UID("u")}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x:1"}}}}
 	}
