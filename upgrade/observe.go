@@ -84,7 +84,7 @@ func validatePods(set *podSet, pods []Pod, replicas int32) error {
 		if p.Estimate < 0 {
 			return fmt.Errorf("upgrade: pod %s: driver gave a negative estimate %s", name, p.Estimate)
 		}
-		if same && (p.UID != last[2*k] || name != last[2*k+1]) {
+		if same && (!sameString(p.UID, last[2*k]) || !sameString(name, last[2*k+1])) {
 			same = false
 		}
 	}
@@ -139,7 +139,7 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 		if p.Estimate > s.estimate {
 			s.estimate = p.Estimate
 		}
-		if p.Version != s.want {
+		if !sameString(p.Version, s.want) {
 			s.oldCount++
 			if s.oldPod < 0 || better(p, &pods[s.oldPod]) {
 				s.oldPod = k

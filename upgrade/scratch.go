@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,6 +60,13 @@ func slotFlags(buf *[]bool, n int) []bool {
 	b := (*buf)[:n]
 	clear(b)
 	return b
+}
+
+// sameString is a == b, deciding without a call when both are the very
+// same string (equal data pointers: a list built from the same cache,
+// Step after Step).
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // slotBytes returns a []uint8 of n entries from buf (not cleared).
@@ -248,7 +256,7 @@ func (d *decider) podOf(i int32, uid string) int {
 	if slots := d.obs.slots; i >= 0 && int(i) < len(slots) {
 		s := &slots[i]
 		for _, pos := range [...]int32{s.newPod, s.dupPod, s.oldPod} {
-			if pos >= 0 && int(pos) < len(d.pods) && d.pods[pos].UID == uid {
+			if pos >= 0 && int(pos) < len(d.pods) && sameString(d.pods[pos].UID, uid) {
 				return int(pos)
 			}
 		}
@@ -313,7 +321,7 @@ func (d *decider) ownRetired() []string {
 // slot s's pods first.
 func (d *decider) slotHasUID(s *slotView, uid string) bool {
 	for _, k := range [...]int32{s.newPod, s.oldPod, s.dupPod} {
-		if k >= 0 && int(k) < len(d.pods) && d.pods[k].UID == uid {
+		if k >= 0 && int(k) < len(d.pods) && sameString(d.pods[k].UID, uid) {
 			return true
 		}
 	}
@@ -367,7 +375,7 @@ func (d *decider) steady(s *slotView) (done, ok bool) {
 	}
 	e := d.peek(s)
 	p := &d.pods[s.newPod]
-	if e.Version != s.want || e.NewUID != p.UID {
+	if !sameString(e.Version, s.want) || !sameString(e.NewUID, p.UID) {
 		return false, false
 	}
 	alone := s.oldCount == 0 && s.dupPod < 0
