@@ -191,37 +191,43 @@ func (u *Upgrader) order(d *decider, replicas int32) (held, todo []int32) {
 			rank[i] = slotRank(ready[i], primary[i] && primaryLast, atTarget[i])
 		}
 	}
-	count := 0
+	// The ranks take four values: a counting sort places every slot in
+	// one more pass, by index (descending for ReverseOrdinal), with no
+	// comparison; LongestFirst then sorts each rank by estimate.
+	var at [5]int // at[r]: where rank r starts in todo
 	for i := part; i < replicas; i++ {
-		if rank[i] != done {
-			count++
+		if r := rank[i]; r != done {
+			at[r+1]++
 		}
 	}
+	for r := 1; r < len(at); r++ {
+		at[r] += at[r-1]
+	}
+	count := at[4]
 	if count == 0 {
 		return held, nil
 	}
-	// The ranks take four values, so the order is built in linear time,
-	// one pass per rank, by index (descending for ReverseOrdinal), with
-	// no sort; LongestFirst then sorts each part by estimate.
-	todo = make([]int32, 0, count)
-	for r := uint8(0); r < 4; r++ {
-		from := len(todo)
-		if o == ReverseOrdinal {
-			for i := replicas - 1; i >= part; i-- {
-				if rank[i] == r {
-					todo = append(todo, i)
-				}
-			}
-		} else {
-			for i := part; i < replicas; i++ {
-				if rank[i] == r {
-					todo = append(todo, i)
-				}
-			}
+	bounds := at
+	todo = make([]int32, count)
+	place := func(i int32) {
+		if r := rank[i]; r != done {
+			todo[at[r]] = i
+			at[r]++
 		}
-		if estimate != nil && len(todo)-from > 1 {
+	}
+	if o == ReverseOrdinal {
+		for i := replicas - 1; i >= part; i-- {
+			place(i)
+		}
+	} else {
+		for i := part; i < replicas; i++ {
+			place(i)
+		}
+	}
+	if estimate != nil {
+		for r := range 4 {
 			// Stable: equal estimates stay in index order.
-			slices.SortStableFunc(todo[from:], func(a, b int32) int { return cmp.Compare(estimate[b], estimate[a]) })
+			slices.SortStableFunc(todo[bounds[r]:bounds[r+1]], func(a, b int32) int { return cmp.Compare(estimate[b], estimate[a]) })
 		}
 	}
 	return held, todo
