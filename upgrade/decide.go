@@ -66,6 +66,9 @@ type decider struct {
 	// the slots with a ready pod (-1: not counted).
 	scan       idleScan
 	readySlots int32
+	// heldVersion and toVersion are the versions the slots want in this
+	// direction: held slots (below the partition) and the others.
+	heldVersion, toVersion string
 	// cache serves room and mayStop (slotCache).
 	cache budgetCache
 	// unavailable and unlistedPods sum the budget the slots use (budgetUse).
@@ -86,6 +89,14 @@ func (d *decider) wake(at time.Time) {
 	if d.requeue < 0 || w < d.requeue {
 		d.requeue = w
 	}
+}
+
+// wantOf returns the version slot s should run in this direction.
+func (d *decider) wantOf(s *slotView) string {
+	if s.held {
+		return d.heldVersion
+	}
+	return d.toVersion
 }
 
 // poll asks to be called again within defaultPoll: the slot waits for an
@@ -183,8 +194,10 @@ func (d *decider) decide() error {
 	d.rollingBack = us.Phase == status.UpgradeRollingBack
 	d.readyCutoff = d.now.Add(-d.u.spec.podTimeout())
 	if d.rollingBack {
+		d.heldVersion, d.toVersion = "", us.FromVersion
 		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, 0, "", us.FromVersion)
 	} else {
+		d.heldVersion, d.toVersion = us.FromVersion, us.ToVersion
 		d.obs = observe(d.u.slots, d.pods, want.Replicas, us, d.part, us.FromVersion, us.ToVersion)
 	}
 	d.readySlots = d.obs.ready
@@ -387,7 +400,7 @@ func (d *decider) entry(s *slotView) *status.PodProgress {
 
 func (d *decider) newEntry(s *slotView, stage status.Stage, surge bool) *status.PodProgress {
 	d.own()
-	d.us.Pods = append(d.us.Pods, status.PodProgress{Index: s.index, Stage: stage, Since: d.mnow, Version: s.want, Surge: surge})
+	d.us.Pods = append(d.us.Pods, status.PodProgress{Index: s.index, Stage: stage, Since: d.mnow, Version: d.wantOf(s), Surge: surge})
 	s.entry = int32(len(d.us.Pods) - 1)
 	return &d.us.Pods[s.entry]
 }
@@ -447,7 +460,7 @@ func (d *decider) wait(s *slotView, e *status.PodProgress, reason string) {
 	if e != nil {
 		e.Message = reason
 	}
-	d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: reason})
+	d.act(Action{Kind: ActionWait, Index: s.index, Version: d.wantOf(s), Reason: reason})
 }
 
 func (d *decider) pod(k int32) Pod { return d.pods[k] }
@@ -553,7 +566,7 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 	if e != nil && e.Stage == status.StageFailed {
 		return false, false
 	}
-	if e != nil && e.Version != s.want && created(e) {
+	if e != nil && e.Version != d.wantOf(s) && created(e) {
 		// A pod created before the attempt turned (rollback, new
 		// target) that the view does not show yet: it counts toward the
 		// budget, and the slot is not done, until it is listed.
@@ -565,16 +578,16 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 		d.dropEntry(s)
 		e = nil
 	}
-	if e != nil && e.Version != s.want {
+	if e != nil && e.Version != d.wantOf(s) {
 		// The entry belongs to another direction or target: start over.
-		e.Version = s.want
+		e.Version = d.wantOf(s)
 		d.setStage(e, status.StageWaitingReady)
 	}
 	switch {
 	case s.newPod >= 0 && s.oldCount == 0 && s.dupPod < 0:
 		p := d.pod(s.newPod)
 		if e == nil {
-			if s.want == d.us.FromVersion {
+			if d.wantOf(s) == d.us.FromVersion {
 				return true, false // untouched (held, or never moved)
 			}
 			e = d.newEntry(s, status.StageWaitingReady, false)
@@ -686,7 +699,7 @@ func (d *decider) slot(s *slotView) (done, candidate bool) {
 func (d *decider) removeExtra(s *slotView) {
 	keep := d.pods[s.oldPod]
 	for _, p := range d.pods {
-		if p.Index == s.index && !p.Terminating && p.UID != keep.UID && p.Version != s.want {
+		if p.Index == s.index && !p.Terminating && p.UID != keep.UID && p.Version != d.wantOf(s) {
 			e := d.entry(s)
 			if d.needsFailover(p) {
 				if e == nil || e.Stage == status.StageFailover {
@@ -743,7 +756,7 @@ func (d *decider) create(s *slotView, e *status.PodProgress, surge bool) {
 		d.poll()
 		return
 	}
-	d.act(Action{Kind: ActionCreate, Index: s.index, Version: s.want, Surge: surge})
+	d.act(Action{Kind: ActionCreate, Index: s.index, Version: d.wantOf(s), Surge: surge})
 }
 
 // created reports whether e's Create went through (its pod may not be
@@ -789,7 +802,7 @@ func (d *decider) listed(i int32, v string) bool {
 				return true
 			}
 		}
-		if s.terminating == 0 && s.oldCount <= 1 && v != s.want {
+		if s.terminating == 0 && s.oldCount <= 1 && v != d.wantOf(s) {
 			// The view knows every pod of the slot at another version
 			// than want: none or oldPod.
 			return false
@@ -812,7 +825,7 @@ func (d *decider) unlisted(s *slotView, e *status.PodProgress) bool {
 	case e.NewUID != "" && !d.slotHasUID(s, e.NewUID):
 		// Its new pod was listed before: a lagging list hides it now.
 		return true
-	case e.Version != s.want:
+	case e.Version != d.wantOf(s):
 		// Kept across a turn of the attempt; slot dropped it once listed.
 		return e.Stage == status.StageCreating
 	case s.newPod >= 0:
@@ -927,7 +940,7 @@ func (d *decider) start(s *slotView, old Pod, surge bool) {
 		e = d.newEntry(s, status.StagePreCheck, surge)
 	}
 	e.Surge = surge
-	e.Version = s.want
+	e.Version = d.wantOf(s)
 	switch {
 	case !surge && d.needsFailover(old):
 		d.setStage(e, status.StageFailover)
@@ -1087,7 +1100,7 @@ func (d *decider) deleteOld(s *slotView, e *status.PodProgress, old Pod) {
 		// started while its pod was down (free) and the pod came back,
 		// or other slots went down since. Start over through the budget.
 		d.dropEntry(s)
-		d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: fmt.Sprintf("budget full: pod %s is ready again", old.Name)})
+		d.act(Action{Kind: ActionWait, Index: s.index, Version: d.wantOf(s), Reason: fmt.Sprintf("budget full: pod %s is ready again", old.Name)})
 		d.poll()
 		return
 	}
@@ -1378,7 +1391,7 @@ func (d *decider) schedule(candidates []int32) {
 			d.refresh(s)
 		default:
 			d.blocked = fmt.Sprintf("waiting for budget: %d of %d pods (maxSurge %d), %d slot(s) without a ready pod (maxUnavailable %d)", total, n+d.surge, d.surge, unavailable, d.unav)
-			d.act(Action{Kind: ActionWait, Index: i, Version: s.want, Reason: "budget full"})
+			d.act(Action{Kind: ActionWait, Index: i, Version: d.wantOf(s), Reason: "budget full"})
 			d.poll()
 			return
 		}

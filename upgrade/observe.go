@@ -10,7 +10,9 @@ import (
 )
 
 // slotView is what one Step knows about one slot: the pods the driver lists
-// for it and the status entry the attempt keeps for it.
+// for it and the status entry the attempt keeps for it. It holds no
+// pointer (the version it wants is decider.wantOf), so that clearing and
+// scanning ten thousand of them is cheap.
 type slotView struct {
 	index int32
 	// newPod is the position in the pod list of the non-terminating pod
@@ -34,8 +36,6 @@ type slotView struct {
 	primary bool
 	// held: below the partition (upgrade direction only).
 	held bool
-	// want is the version the slot should run in this direction.
-	want string
 	// estimate is the longest Pod.Estimate of the slot's non-terminating
 	// pods (LongestFirst).
 	estimate time.Duration
@@ -106,7 +106,8 @@ func validatePods(set *podSet, pods []Pod, replicas int32) error {
 }
 
 // observe builds the per-slot view: slots below part are held at from
-// (none when part is 0, as in a rollback), the others want to.
+// (none when part is 0, as in a rollback), the others want to
+// (decider.wantOf).
 func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatus, part int32, from, to string) observation {
 	if cap(buf) < int(replicas) {
 		buf = make([]slotView, replicas)
@@ -115,10 +116,8 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 	clear(slots) // in bulk: field by field below, no struct copies
 	for i := range slots {
 		s := &slots[i]
-		s.index, s.want = int32(i), to
-		if s.index < part {
-			s.want, s.held = from, true
-		}
+		s.index = int32(i)
+		s.held = s.index < part
 		s.newPod, s.oldPod, s.dupPod, s.entry = -1, -1, -1, -1
 	}
 	ready := int32(0)
@@ -139,7 +138,11 @@ func observe(buf []slotView, pods []Pod, replicas int32, us *status.UpgradeStatu
 		if p.Estimate > s.estimate {
 			s.estimate = p.Estimate
 		}
-		if !sameString(p.Version, s.want) {
+		want := to
+		if s.held {
+			want = from
+		}
+		if !sameString(p.Version, want) {
 			s.oldCount++
 			if s.oldPod < 0 || better(p, &pods[s.oldPod]) {
 				s.oldPod = k

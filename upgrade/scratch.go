@@ -375,7 +375,7 @@ func (d *decider) steady(s *slotView) (done, ok bool) {
 	}
 	e := d.peek(s)
 	p := &d.pods[s.newPod]
-	if !sameString(e.Version, s.want) || !sameString(e.NewUID, p.UID) {
+	if !sameString(e.Version, d.wantOf(s)) || !sameString(e.NewUID, p.UID) {
 		return false, false
 	}
 	alone := s.oldCount == 0 && s.dupPod < 0
@@ -395,7 +395,7 @@ func (d *decider) steady(s *slotView) (done, ok bool) {
 		if !p.Created.After(d.readyCutoff) {
 			return false, false // timed out (now >= created + timeout)
 		}
-		d.act(Action{Kind: ActionWait, Index: s.index, Version: s.want, Reason: e.Message})
+		d.act(Action{Kind: ActionWait, Index: s.index, Version: d.wantOf(s), Reason: e.Message})
 		// Wake at the oldest one's deadline (attempt), or to poll.
 		if !d.waitReady || p.Created.Before(d.oldestWaiting) {
 			d.oldestWaiting, d.waitReady = p.Created, true
