@@ -611,13 +611,8 @@ func equalUnescaped(raw []byte, escaped bool, want string) bool {
 	}
 	w := 0
 	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c == '\\' {
-			i++
-			if c = raw[i]; c == 'n' {
-				c = '\n'
-			}
-		}
+		var c byte
+		c, i = unescapedAt(raw, i)
 		if w == len(want) || want[w] != c {
 			return false
 		}
@@ -632,16 +627,26 @@ func unescapeLabel(raw []byte, escaped bool) string {
 	}
 	b := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c == '\\' {
-			i++
-			if c = raw[i]; c == 'n' {
-				c = '\n'
-			}
-		}
+		var c byte
+		c, i = unescapedAt(raw, i)
 		b = append(b, c)
 	}
 	return string(b)
+}
+
+// unescapedAt returns the byte a label value written as raw holds at i
+// (a backslash escape read as one byte: backslash-n is a newline,
+// backslash-x is x) and the position of its last raw byte.
+func unescapedAt(raw []byte, i int) (byte, int) {
+	c := raw[i]
+	if c != '\\' {
+		return c, i
+	}
+	i++
+	if c = raw[i]; c == 'n' {
+		c = '\n'
+	}
+	return c, i
 }
 
 // labelMap builds the labels of the line's series.
