@@ -33,7 +33,21 @@
 //     batch's longest p_i (start c pods, wait for all, start the next c);
 //   - greedy: ideal list scheduling in the engine's order, each pod
 //     starting the instant a unit frees, with no overhead at all (Graham's
-//     list scheduling; within max p_i·(1−1/c) of the bound).
+//     list scheduling; within max p_i·(1−1/c) of the bound);
+//   - LPT: list scheduling longest pod time first, which needs every p_i
+//     in advance.
+//
+// # Order and estimates
+//
+// The engine starts slots in the spec's rollingUpdate.order
+// (Scenario.Order). Under LongestFirst it reads each pod's
+// upgrade.Pod.Estimate, which the simulated driver fills in when
+// Scenario.Estimates is set: slot i's old pod reports p_i·exp(σ·Z), Z a
+// standard normal drawn from the scenario's seed on a stream of its own
+// and σ = Scenario.EstimateNoise (0: exact), and a pod at the new version
+// reports 0. So a controller that knows the durations exactly (σ = 0)
+// meets LPT, and σ = 0.25 or 0.5 show how good its estimate must be. The
+// greedy baseline follows the same order, estimates included.
 //
 // # Verification
 //
@@ -65,6 +79,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -90,7 +105,21 @@ type Scenario struct {
 	// VerifyInterval selects the verification model: 0 gated (verify
 	// time folded into readiness), > 0 polled at this interval.
 	VerifyInterval time.Duration
-	// Seed seeds the draws.
+	// Order is the spec's rollingUpdate.order ("": the default,
+	// Ordinal).
+	Order upgrade.Order
+	// Estimates makes the driver report an estimate of each old pod's
+	// pod time as its upgrade.Pod.Estimate (Pod.Estimate); pods at the
+	// new version report 0. Without it every Estimate is 0. Only the
+	// LongestFirst order reads estimates.
+	Estimates bool
+	// EstimateNoise is σ, the spread of the estimates' error: slot i's
+	// estimate is p_i·exp(σ·Z) with Z ~ N(0,1). 0: exact estimates. It
+	// needs Estimates.
+	EstimateNoise float64
+	// Seed seeds the draws. The durations come from one stream and the
+	// estimates' errors from another, so a scenario draws the same
+	// durations with or without estimates, and the same Z whatever σ.
 	Seed uint64
 	// Check runs the invariant checker (upgradetest.Checker) after every
 	// Step; the run fails on a violation.
@@ -108,6 +137,7 @@ func (s Scenario) Spec() upgrade.Spec {
 	spec := upgrade.Spec{RollingUpdate: upgrade.RollingUpdate{
 		MaxSurge:       &surge,
 		MaxUnavailable: &unav,
+		Order:          s.Order,
 		// Never time out: a long tail is slow, not broken.
 		Timeout: &metav1.Duration{Duration: 24 * time.Hour},
 	}}
@@ -132,9 +162,15 @@ func (s Scenario) Concurrency() int32 {
 
 // Pod is one slot's drawn durations.
 type Pod struct {
+	// Start (Create until Ready), Terminate (Delete until gone) and
+	// Verify (Ready until the verification passes).
 	Start, Terminate, Verify time.Duration
 	// Poll is the verification interval of a polled verifier (0: gated).
 	Poll time.Duration
+	// Estimate is what the driver reports as the slot's old pod's
+	// upgrade.Pod.Estimate: Time() with the scenario's estimate noise;
+	// 0 without Scenario.Estimates.
+	Estimate time.Duration
 }
 
 // Time is the pod time: how long the slot holds a unit of the budget,
@@ -151,9 +187,10 @@ func (p Pod) SeenVerify() time.Duration {
 	return (p.Verify + p.Poll - 1) / p.Poll * p.Poll
 }
 
-// Draw returns the scenario's pod durations, slot by slot.
+// Draw returns the scenario's pod durations, slot by slot, and with
+// Estimates their estimates.
 func (s Scenario) Draw() []Pod {
-	r := rand.New(rand.NewPCG(s.Seed, 0x726f6c6c67617465))
+	r := rand.New(rand.NewPCG(s.Seed, 0x726f6c6c67617465)) // "rollgate"
 	pods := make([]Pod, s.Replicas)
 	for i := range pods {
 		pods[i] = Pod{
@@ -163,7 +200,48 @@ func (s Scenario) Draw() []Pod {
 			Poll:      max(s.VerifyInterval, 0),
 		}
 	}
+	if s.Estimates {
+		// A stream of its own: the durations above are those drawn
+		// without estimates, and every σ scales the same Z.
+		e := rand.New(rand.NewPCG(s.Seed, 0x657374696d617465)) // "estimate"
+		for i := range pods {
+			z := e.NormFloat64()
+			pods[i].Estimate = pods[i].Time()
+			if s.EstimateNoise != 0 {
+				pods[i].Estimate = time.Duration(float64(pods[i].Time()) * math.Exp(s.EstimateNoise*z))
+			}
+		}
+	}
 	return pods
+}
+
+// validate refuses a scenario whose estimate settings contradict.
+func (s Scenario) validate() error {
+	switch {
+	case s.EstimateNoise < 0 || math.IsNaN(s.EstimateNoise) || math.IsInf(s.EstimateNoise, 0):
+		return fmt.Errorf("sim: estimate noise %g: want a finite σ ≥ 0", s.EstimateNoise)
+	case s.EstimateNoise > 0 && !s.Estimates:
+		return fmt.Errorf("sim: estimate noise %g without Estimates", s.EstimateNoise)
+	case !s.Order.Valid():
+		return fmt.Errorf("sim: unknown order %q", s.Order)
+	}
+	return nil
+}
+
+// InOrder returns the pods in the order the engine starts their slots
+// under o when every old pod is ready and none holds the primary role (as
+// in the simulator): slot order for Ordinal and PrimaryLast, the reverse
+// for ReverseOrdinal, and for LongestFirst the longest Estimate first,
+// equal estimates in slot order.
+func InOrder(pods []Pod, o upgrade.Order) []Pod {
+	out := slices.Clone(pods)
+	switch o {
+	case upgrade.ReverseOrdinal:
+		slices.Reverse(out)
+	case upgrade.LongestFirst:
+		slices.SortStableFunc(out, func(a, b Pod) int { return cmp.Compare(b.Estimate, a.Estimate) })
+	}
+	return out
 }
 
 // Bound is max(longest pod time, total pod time / c): no schedule with c
@@ -207,8 +285,8 @@ func RigidBatches(pods []Pod, c int32) time.Duration {
 	return total
 }
 
-// Greedy is the makespan of ideal list scheduling: the pods in slot order,
-// each starting the instant one of c units frees.
+// Greedy is the makespan of ideal list scheduling: the pods in the order
+// given, each starting the instant one of c units frees.
 func Greedy(pods []Pod, c int32) time.Duration {
 	if c < 1 {
 		c = 1
@@ -249,7 +327,9 @@ type Outcome struct {
 	// reported the upgrade Completed.
 	Makespan time.Duration
 	// Bound, OneAtATime, RigidBatches, Greedy and LPT are computed from
-	// Pods.
+	// Pods: RigidBatches in slot order, Greedy in the engine's order
+	// (InOrder with the scenario's order: by the estimates under
+	// LongestFirst).
 	Bound, OneAtATime, RigidBatches, Greedy, LPT time.Duration
 	// Steps is how many Steps ran; Lists, Creates, Deletes and Verifies
 	// count the driver calls (Lists = Steps: one Pods call each) and the
@@ -272,17 +352,20 @@ var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Run simulates the scenario's upgrade from v1 to v2 and measures it.
 func Run(ctx context.Context, s Scenario) (Outcome, error) {
+	if err := s.validate(); err != nil {
+		return Outcome{Scenario: s}, err
+	}
 	pods := s.Draw()
 	c := s.Concurrency()
 	out := Outcome{
 		Scenario: s, Pods: pods, C: c,
 		Bound: Bound(pods, c), OneAtATime: OneAtATime(pods),
-		RigidBatches: RigidBatches(pods, c), Greedy: Greedy(pods, c), LPT: LPT(pods, c),
+		RigidBatches: RigidBatches(pods, c), Greedy: Greedy(InOrder(pods, s.Order), c), LPT: LPT(pods, c),
 	}
 	const from, to = "v1", "v2"
 	gated := s.VerifyInterval <= 0
 	clk := clocktesting.NewFakeClock(t0)
-	d := upgradetest.NewDriver(clk,
+	opts := []upgradetest.Option{
 		upgradetest.WithReplicas(s.Replicas, from),
 		upgradetest.WithPrimary(-1),
 		upgradetest.WithStartDelay(func(i int32, v string) time.Duration {
@@ -292,7 +375,16 @@ func Run(ctx context.Context, s Scenario) (Outcome, error) {
 			return pods[i].Start
 		}),
 		upgradetest.WithTerminationDelay(func(p upgrade.Pod) time.Duration { return pods[p.Index].Terminate }),
-	)
+	}
+	if s.Estimates {
+		opts = append(opts, upgradetest.WithEstimate(func(p upgrade.Pod) time.Duration {
+			if p.Version != from {
+				return 0 // upgraded: nothing left to estimate
+			}
+			return pods[p.Index].Estimate
+		}))
+	}
+	d := upgradetest.NewDriver(clk, opts...)
 	verifies := 0
 	verifier := verify.Func(func(ctx context.Context, t verify.Target) error {
 		verifies++
