@@ -895,6 +895,21 @@ func attemptKey(us *status.UpgradeStatus) string {
 	return us.FromVersion + "@" + started
 }
 
+// failuresGrew reports whether prev is a prefix of cur, recovery aside:
+// what one attempt's failure list does from Step to Step.
+func failuresGrew(prev, cur []status.Failure) bool {
+	if len(prev) > len(cur) {
+		return false
+	}
+	for k := range prev {
+		a, b := prev[k], cur[k]
+		if a.Index != b.Index || a.Error != b.Error || a.Reason != b.Reason || !a.Timestamp.Equal(&b.Timestamp) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkTransition judges the move from prev (the status the Step started
 // from) to st (S6, S7, L3).
 func (c *Checker) checkTransition(prev, st *status.Status, view []upgrade.Pod, step *stepInfo) {
@@ -902,7 +917,10 @@ func (c *Checker) checkTransition(prev, st *status.Status, view []upgrade.Pod, s
 	if us == nil {
 		return
 	}
-	same := pus != nil && attemptKey(pus) == attemptKey(us)
+	// The same attempt: same start, and its failures only grow (a new
+	// attempt started in the same instant from the same version, as a
+	// refused one after a rollback, starts a list of its own).
+	same := pus != nil && attemptKey(pus) == attemptKey(us) && failuresGrew(pus.Failures, us.Failures)
 	var prevPhase status.UpgradePhase
 	prevFailures := 0
 	if same {

@@ -614,3 +614,37 @@ func TestCheckerSkipsActionsWithoutEffect(t *testing.T) {
 		t.Fatal(v)
 	}
 }
+
+// TestCheckStatusRefusedAfterRollback: a rolled-back attempt, then a new
+// desired version that a precheck refuses in the same instant: the new
+// attempt (same start time, same from version) is Failed with a failure
+// of its own, not the old attempt failing without one. The checker once
+// took the two for one attempt (found by make stress).
+func TestCheckStatusRefusedAfterRollback(t *testing.T) {
+	start := metav1.NewTime(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	spec := upgrade.Spec{}
+	spec.Rollback.Enabled, spec.Rollback.OnFailure = true, true
+	rolledBack := &status.Status{Phase: status.PhaseRunning, CurrentVersion: "v1", RollbackCount: 1, UpgradeStatus: &status.UpgradeStatus{
+		Phase: status.UpgradeRolledBack, FromVersion: "v1", ToVersion: "v2", StartedAt: &start, CompletedAt: &start, TotalReplicas: 1,
+		Failures: []status.Failure{{Index: 0, Error: "pod db-0-surge-1 cannot start: ImagePullBackOff", Timestamp: start, Reason: "PodFailed", Recovered: true}}}}
+	refused := func(failures ...status.Failure) *status.Status {
+		return &status.Status{Phase: status.PhaseRunning, CurrentVersion: "v1", TargetVersion: "v3", RollbackCount: 1, UpgradeStatus: &status.UpgradeStatus{
+			Phase: status.UpgradeFailed, FromVersion: "v1", ToVersion: "v3", StartedAt: &start, TotalReplicas: 1, Failures: failures}}
+	}
+	pods := []upgrade.Pod{{Index: 0, Name: "db-0", Version: "v1", Ready: true, UID: "uid-1"}}
+	c := NewChecker(spec, 1, "", "")
+	if err := c.CheckStatus(rolledBack, pods); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckStatus(refused(status.Failure{Index: -1, Error: "precheck 1: plugin does not support v3", Timestamp: start, Reason: "PrecheckFailed"}), pods); err != nil {
+		t.Fatalf("a refused new attempt: %v", err)
+	}
+	// The same move with no failure of its own is still reported.
+	c = NewChecker(spec, 1, "", "")
+	_ = c.CheckStatus(rolledBack, pods)
+	failed := refused(rolledBack.UpgradeStatus.Failures...)
+	failed.UpgradeStatus.ToVersion = "v2"
+	if err := c.CheckStatus(failed, pods); err == nil || !strings.Contains(err.Error(), "to Failed without recording a failure") {
+		t.Fatalf("got %v, want a report of Failed without a failure", err)
+	}
+}
