@@ -896,8 +896,12 @@ func attemptKey(us *status.UpgradeStatus) string {
 }
 
 // failuresGrew reports whether prev is a prefix of cur, recovery aside:
-// what one attempt's failure list does from Step to Step.
+// what one attempt's failure list does from Step to Step. An empty cur
+// tells nothing (and is judged by the other rules).
 func failuresGrew(prev, cur []status.Failure) bool {
+	if len(cur) == 0 {
+		return true
+	}
 	if len(prev) > len(cur) {
 		return false
 	}
