@@ -32,7 +32,6 @@ type scratch struct {
 	rank []uint8
 	// estimate is per slot (Plan's LongestFirst order).
 	estimate []time.Duration
-	done     []bool  // per pod position
 	cands    []int32 // candidate slots of one Step
 	// broken, ready32 and heap: schedule's candidates without and with a
 	// ready pod, and its selection of the first ones.
