@@ -69,6 +69,10 @@ type decider struct {
 	// heldVersion and toVersion are the versions the slots want in this
 	// direction: held slots (below the partition) and the others.
 	heldVersion, toVersion string
+	// unhealthy lists the slots a health-check pre-check finds not ready
+	// (preHealth; healthKnown once listed).
+	unhealthy   []int32
+	healthKnown bool
 	// cache serves room and mayStop (slotCache).
 	cache budgetCache
 	// unavailable and unlistedPods sum the budget the slots use (budgetUse).
@@ -1472,24 +1476,35 @@ func lessOrder(o Order, a, b *slotView) bool {
 // preHealth evaluates the health-check pre-upgrade check for slot i: every
 // slot the upgrade is not moving has a ready pod, and slot i's pod is ready.
 func (d *decider) preHealth(i int32) error {
-	var bad []string
-	for k := range d.obs.slots {
-		s := &d.obs.slots[k]
-		if s.index == i {
-			if !s.ready {
-				bad = append(bad, fmt.Sprintf("slot %d", s.index))
+	slots := d.obs.slots
+	if !d.healthKnown {
+		// Once per Step: the slots not moving whose pod is not ready.
+		// Checks run after every decision, and no check makes a slot
+		// that is not ready Done, so the list holds for the Step.
+		d.healthKnown = true
+		for k := range slots {
+			s := &slots[k]
+			if e := d.peek(s); !s.ready && (e == nil || e.Stage == status.StageDone) {
+				d.unhealthy = append(d.unhealthy, s.index)
 			}
-			continue
-		}
-		if e := d.entry(s); e != nil && e.Stage != status.StageDone {
-			continue
-		}
-		if !s.ready {
-			bad = append(bad, fmt.Sprintf("slot %d", s.index))
 		}
 	}
-	if len(bad) > 0 {
-		return &verify.FailedError{Type: verify.TypeHealthCheck, Reason: fmt.Sprintf("not every pod of the group is Ready: %v", bad)}
+	self := i >= 0 && int(i) < len(slots) && !slots[i].ready
+	if len(d.unhealthy) == 0 && !self {
+		return nil
 	}
-	return nil
+	var bad []string
+	for _, j := range d.unhealthy {
+		if self && i < j {
+			bad, self = append(bad, fmt.Sprintf("slot %d", i)), false
+		}
+		if j == i {
+			self = false
+		}
+		bad = append(bad, fmt.Sprintf("slot %d", j))
+	}
+	if self {
+		bad = append(bad, fmt.Sprintf("slot %d", i))
+	}
+	return &verify.FailedError{Type: verify.TypeHealthCheck, Reason: fmt.Sprintf("not every pod of the group is Ready: %v", bad)}
 }

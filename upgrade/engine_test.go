@@ -974,3 +974,27 @@ func TestPlanOrderObserved(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthCheckPrecheckNamesTheBrokenSlot: a health-check pre-upgrade
+// check refuses to stop a pod while a pod the upgrade does not move (here
+// below the partition) is not ready, names that slot, and fails the slot
+// at the check's timeout.
+func TestHealthCheckPrecheckNamesTheBrokenSlot(t *testing.T) {
+	h := newHarness(t, 4, "rollingUpdate:\n  partition: 2\n  maxSurge: 0\n  maxUnavailable: 2\npreUpgradeCheck:\n  enabled: true\n  type: health-check\n  timeout: 3s\n  interval: 1s\n")
+	if err := h.d.Kill("redis-0"); err != nil {
+		t.Fatal(err)
+	}
+	h.run("v2")
+	us := h.st.UpgradeStatus
+	if us.Phase != status.UpgradeFailed || len(us.Failures) == 0 {
+		t.Fatalf("phase %s, failures %+v", us.Phase, us.Failures)
+	}
+	if f := us.Failures[0]; f.Reason != "PreCheckFailed" || !strings.Contains(f.Error, "not every pod of the group is Ready: [slot 0]") {
+		t.Fatalf("failure %+v, want the pre-check naming slot 0", f)
+	}
+	for _, p := range h.d.Truth() {
+		if p.Version != "v1" {
+			t.Fatalf("pod %s runs %s: the pre-check let a stop through", p.Name, p.Version)
+		}
+	}
+}
