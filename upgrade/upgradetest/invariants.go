@@ -221,8 +221,17 @@ func NewChecker(spec upgrade.Spec, replicas int32, from, to string, opts ...Chec
 	return c
 }
 
-// SetPartition tells the Checker the partition changed (S3).
-func (c *Checker) SetPartition(p int32) { c.partition = p }
+// SetPartition tells the Checker the partition changed (S3). Slots it
+// releases end their transition (S4): one there was the repair of a held
+// slot at its version, and the upgrade of the slot is another.
+func (c *Checker) SetPartition(p int32) {
+	for i := max(p, 0); i < c.partition; i++ {
+		if s := c.slots[i]; s != nil {
+			s.tr = nil
+		}
+	}
+	c.partition = p
+}
 
 // Violations returns every violation found so far, oldest first.
 func (c *Checker) Violations() []Violation { return slices.Clone(c.violations) }

@@ -302,6 +302,33 @@ func TestCheckerOnce(t *testing.T) {
 		e.wait(5 * time.Second)
 		e.clean()
 	})
+	t.Run("a held slot's repair and its upgrade are two transitions", func(t *testing.T) {
+		// Slot 1 is below the partition; its pod vanishes and is
+		// recreated at v1 (found by make stress). The partition is then
+		// lowered, and the slot's upgrade creates a surge pod at v2 beside
+		// the repaired pod before it turned Ready.
+		e := newEnv(t, spec(1, 0, 2), 3, slow())
+		if err := e.d.Remove("db-1"); err != nil {
+			t.Fatal(err)
+		}
+		e.clean()
+		e.create(1, "v1", false)
+		e.clean()
+		e.c.SetPartition(0)
+		e.create(1, "v2", true)
+		e.clean()
+	})
+	t.Run("created twice at the held version", func(t *testing.T) {
+		e := newEnv(t, spec(1, 0, 2), 3, append(slow(), AllowDuplicateCreates()))
+		if err := e.d.Remove("db-1"); err != nil {
+			t.Fatal(err)
+		}
+		e.clean()
+		e.create(1, "v1", false)
+		e.clean()
+		e.create(1, "v1", true)
+		e.expect(RulePartition, "created pod db-1-surge-1 at v1 for slot 1 below the partition 2, which still runs db-1")
+	})
 	t.Run("a new attempt or direction is a new transition", func(t *testing.T) {
 		e := newEnv(t, spec(1, 0, 0), 2, slow())
 		e.create(1, "v2", true)
