@@ -887,13 +887,7 @@ func (d *decider) refresh(s *slotView) {
 	}
 	e := d.peek(s) // read only
 	u := d.unlisted(s, e)
-	down := !s.ready
-	if !down && e != nil && !e.Surge && s.newPod < 0 && s.oldCount > 0 {
-		switch e.Stage {
-		case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
-			down = true
-		}
-	}
+	down := d.holdsUnit(s, e)
 	c.unlistedN += b2i(u) - b2i(c.unlisted[s.index])
 	c.downN += b2i(down) - b2i(c.down[s.index])
 	c.unlisted[s.index], c.down[s.index] = u, down
@@ -1304,30 +1298,40 @@ func (d *decider) recoverFailures() {
 }
 
 // budgetUse adds what slot s, decided already, takes of the budget: a slot
-// without a ready pod (or about to lose it) takes a maxUnavailable unit, a
-// pod created that the view does not show yet counts toward the pods.
+// holding a maxUnavailable unit (holdsUnit) counts as unavailable, a pod
+// created that the view does not show yet counts toward the pods.
 func (d *decider) budgetUse(s *slotView) {
 	e := d.peek(s) // read only
-	if !s.ready {
-		d.unavailable++
-	} else if e != nil && !e.Surge && s.newPod < 0 && s.oldCount > 0 {
-		// In place and about to stop (failover, check, or a delete
-		// the view does not show yet): reserved.
-		switch e.Stage {
-		case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
-			d.unavailable++
-		}
-	} else if e != nil && !e.Surge && (e.Stage == status.StageWaitingReady || e.Stage == status.StageVerifying) {
-		// In place, new pod ready but not verified: the slot keeps its
-		// unit until its verification passes (the design's
-		// "验证成功 → 继续下一个": the next pod only after this one
-		// is verified).
+	if d.holdsUnit(s, e) {
 		d.unavailable++
 	}
 	if d.unlisted(s, e) {
 		// A pod created (or about to be) that the view does not show.
 		d.unlistedPods++
 	}
+}
+
+// holdsUnit reports whether slot s, with entry e, holds a maxUnavailable
+// unit: it has no ready pod; or it moves in place and its ready pod is
+// about to stop (failover, check, or a delete the view does not show
+// yet); or it moves in place and its new pod is not verified yet — the
+// design's "验证成功 → 继续下一个": the next pod only after this one is
+// verified — whatever the view shows of the old pod (a stale list may
+// show it running after its delete).
+func (d *decider) holdsUnit(s *slotView, e *status.PodProgress) bool {
+	switch {
+	case !s.ready:
+		return true
+	case e == nil || e.Surge:
+		return false
+	}
+	switch e.Stage {
+	case status.StageFailover, status.StagePreCheck, status.StageDeleting, status.StageCreating:
+		return s.newPod < 0 && s.oldCount > 0
+	case status.StageWaitingReady, status.StageVerifying:
+		return true
+	}
+	return false
 }
 
 // schedule starts candidates while the budget allows: broken pods first

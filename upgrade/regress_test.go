@@ -563,3 +563,44 @@ func TestRegressHiddenNewPodsStayCounted(t *testing.T) {
 		r.clk.Step(res.RequeueAfter)
 	}
 }
+
+// TestRegressStaleOldPodHoldsTheUnit: in place with maxUnavailable 1, the
+// delete of slot 0's old pod took effect but its reply was lost (so the
+// pod is not remembered as stopped); its new pod was created and listed;
+// then a stale list shows the old pod running and ready again. Slot 0 is
+// still moving in place, its new pod unverified: it keeps its unit, and
+// slot 1's pod must not be stopped. The slot's budget rule once stopped at
+// "in place with only an old pod listed", which WaitingReady is not, and
+// slot 1 went down beside slot 0 (found by make stress).
+func TestRegressStaleOldPodHoldsTheUnit(t *testing.T) {
+	r := newRig(t, 2, "rollingUpdate:\n  maxSurge: 0\n  maxUnavailable: 1\n",
+		upgradetest.WithPrimary(-1),
+		upgradetest.WithStartDelay(func(int32, string) time.Duration { return 2 * time.Second }))
+	r.d.InjectFault(upgradetest.CallFault{Kind: upgradetest.ActionDelete, Nth: 1, AfterEffect: true})
+	for r.st.UpgradeStatus == nil || len(r.st.UpgradeStatus.Pods) == 0 || r.st.UpgradeStatus.Pods[0].NewUID == "" {
+		if _, err := r.step("v2"); err != nil && !strings.Contains(err.Error(), "injected fault") {
+			t.Fatal(err)
+		}
+		if r.d.Calls(upgradetest.ActionPods) > 20 {
+			t.Fatalf("slot 0's new pod never listed: %+v", r.st.UpgradeStatus)
+		}
+	}
+	// The list from before the delete: db-0 at v1, running and ready.
+	r.d.StalePods(r.listsBack(func(ps []upgrade.Pod) bool {
+		for _, p := range ps {
+			if p.Index == 0 && p.Version == "v1" && p.Ready {
+				return true
+			}
+		}
+		return false
+	}), 1)
+	if _, err := r.step("v2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range r.d.Deletes() {
+		if a.Index == 1 {
+			t.Fatalf("slot 1's pod deleted while slot 0 is unverified: %s", r.pods())
+		}
+	}
+	r.run("v2", 100)
+}
