@@ -185,6 +185,9 @@ type stepInfo struct {
 	// for (effective or not); writes lists its effective writes.
 	touched map[int32]bool
 	writes  []string
+	// failedOver: a Failover call of the Step returned no error (the
+	// engine then defers the Step's deletes to the next).
+	failedOver bool
 }
 
 type slotTrack struct {
@@ -565,6 +568,9 @@ func (c *Checker) CheckStep(st *status.Status, d *Driver) error {
 			if a.Effective {
 				info.writes = append(info.writes, a.String())
 			}
+			if a.Kind == ActionFailover && a.Err == nil {
+				info.failedOver = true
+			}
 		}
 	}
 	c.step = info
@@ -725,8 +731,8 @@ func (c *Checker) Resume(st *status.Status) {
 // whose observed pods are all not ready, not terminating and at another
 // version than the attempt's target: the slot has an entry that is not
 // Done, or the Step wrote to it, at the latest at the second Step in a row
-// that sees it so (a Step that failed a pod over defers its deletes to the
-// next). Needs CheckStep.
+// that sees it so, not counting Steps that failed a pod over (the engine
+// defers their deletes to the next). Needs CheckStep.
 func (c *Checker) CheckStatus(st *status.Status, pods []upgrade.Pod) error {
 	c.fresh = nil
 	step := c.step
@@ -1057,7 +1063,12 @@ func (c *Checker) checkBrokenFirst(st *status.Status, view []upgrade.Pod, step *
 			c.brokenFor[i] = 0
 			continue
 		}
-		// A Step that failed a pod over defers its deletes to the next.
+		if step.failedOver {
+			// A Step that failed a pod over defers its deletes to the
+			// next: it does not count (Steps that keep failing over, as
+			// after lost status writes, keep deferring).
+			continue
+		}
 		if c.brokenFor[i]++; c.brokenFor[i] == 2 {
 			c.report(RuleBrokenFirst, i, 0, "slot %d shows only old pods that are not ready (%s) and two Steps in a row did not start replacing it", i, names(ps))
 		}

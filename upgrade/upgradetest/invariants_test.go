@@ -675,3 +675,38 @@ func TestCheckStatusRefusedAfterRollback(t *testing.T) {
 		t.Fatalf("got %v, want a report of Failed without a failure", err)
 	}
 }
+
+// TestCheckerBrokenFirst: L3 reports a slot whose pods are all old and not
+// ready when two Steps in a row leave it alone; Steps that failed a pod
+// over do not count (the engine defers their deletes), however many in a
+// row (found by make stress: failovers asked again after lost status
+// writes).
+func TestCheckerBrokenFirst(t *testing.T) {
+	e := newEnv(t, spec(0, 1, 0), 3, slow())
+	if err := e.d.Kill("db-2"); err != nil {
+		t.Fatal(err)
+	}
+	step := func(failover bool) error {
+		t.Helper()
+		if _, err := e.d.Pods(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if failover {
+			e.failover("db-0")
+			e.wait(2 * time.Second)
+		}
+		if err := e.c.CheckStep(e.st, e.d); err != nil {
+			return err
+		}
+		return e.c.CheckStatus(e.st, e.d.Truth())
+	}
+	for n, failover := range []bool{true, true, true, false} {
+		if err := step(failover); err != nil {
+			t.Fatalf("step %d: %v", n+1, err)
+		}
+	}
+	err := step(false)
+	if err == nil || !strings.Contains(err.Error(), "L3: slot 2 shows only old pods that are not ready (db-2) and two Steps in a row did not start replacing it") {
+		t.Fatalf("second Step in a row without a failover: %v, want an L3 report", err)
+	}
+}
