@@ -42,6 +42,7 @@ type config struct {
 	get           func(t verify.Target, port int32, path string) (int, []byte, error)
 	verify        func(t verify.Target) error
 	estimate      func(p upgrade.Pod) time.Duration
+	maxStale      time.Duration
 }
 
 // WithName sets the group name that prefixes pod names (default "pod").
@@ -65,6 +66,13 @@ func WithPrimary(index int32) Option { return func(c *config) { c.primary = inde
 func WithStartDelay(f func(index int32, version string) time.Duration) Option {
 	return func(c *config) { c.startDelay = f }
 }
+
+// WithMaxStaleness bounds how old a list StalePods returns may be on the
+// clock: an older one is replaced by the oldest list within d (0: no
+// bound). The Upgrader takes a pod it listed before and no longer sees for
+// gone once the pod timeout has passed; a cache that lags further behind
+// than that is outside what it tolerates.
+func WithMaxStaleness(d time.Duration) Option { return func(c *config) { c.maxStale = d } }
 
 // WithEstimate makes Pods report f(pod) as each pod's Estimate (the
 // LongestFirst order reads it); f sees the pod as listed, Estimate 0.
@@ -143,6 +151,7 @@ type Driver struct {
 	st          state
 	history     []snapshot      // for SetLag
 	podsHistory [][]upgrade.Pod // what each Pods call would return, for StalePods
+	podsAt      []time.Time     // when, per podsHistory entry
 	calls       map[ActionKind]int
 	faults      []activeFault
 	rules       []readyRule
@@ -543,13 +552,18 @@ func (d *Driver) Pods(ctx context.Context) ([]upgrade.Pod, error) {
 	a := d.call(ctx, Action{Kind: ActionPods, Index: -1}, false, func(now time.Time, a *Action) error {
 		v := d.view(now)
 		d.podsHistory = append(d.podsHistory, v)
+		d.podsAt = append(d.podsAt, now)
 		if d.staleLeft > 0 {
 			d.staleLeft--
 			i := max(len(d.podsHistory)-1-d.staleAgo, 0)
+			for d.cfg.maxStale > 0 && now.Sub(d.podsAt[i]) > d.cfg.maxStale {
+				i++ // too old: the oldest list within the bound
+			}
 			v = d.podsHistory[i]
 		}
 		if n := len(d.podsHistory) - max(d.staleAgo+1, podsMemory); n > 0 {
 			d.podsHistory = slices.Delete(d.podsHistory, 0, n)
+			d.podsAt = slices.Delete(d.podsAt, 0, n)
 		}
 		a.Returned = slices.Clone(v)
 		return nil

@@ -686,6 +686,24 @@ func TestStalePods(t *testing.T) {
 	}
 }
 
+// TestMaxStaleness: a stale list is never older than WithMaxStaleness on
+// the clock; the oldest list within it stands in for an older one.
+func TestMaxStaleness(t *testing.T) {
+	clk := newClock()
+	d := NewDriver(clk, WithName("db"), WithReplicas(2, "v1"), WithMaxStaleness(15*time.Second))
+	mustPods(t, d) // at 0s: both ready
+	clk.Step(10 * time.Second)
+	if err := d.Kill("db-1"); err != nil {
+		t.Fatal(err)
+	}
+	mustPods(t, d) // at 10s: db-1 not ready
+	clk.Step(10 * time.Second)
+	d.StalePods(2, 1) // the list of 0s is 20s old: too old
+	if got := summary(mustPods(t, d)); got != "db-0/0/v1/ready/primary db-1/1/v1" {
+		t.Fatalf("stale list at 20s: %s, want the one of 10s", got)
+	}
+}
+
 func TestLag(t *testing.T) {
 	clk := newClock()
 	d := NewDriver(clk, WithName("db"), WithReplicas(2, "v1"),

@@ -305,6 +305,10 @@ func newModel(t *rapid.T, brokenOnly bool) *model {
 		// LongestFirst's estimate: the start delay, as a driver might know it.
 		upgradetest.WithEstimate(func(p upgrade.Pod) time.Duration { return base + time.Duration(extra[p.Index])*time.Second }),
 		upgradetest.WithTerminationDelay(func(upgrade.Pod) time.Duration { return term }),
+		// A stale list is never older than the pod timeout: past it the
+		// Upgrader takes a pod it no longer sees for gone (the limit in
+		// the README's Reliability section).
+		upgradetest.WithMaxStaleness(ru.Timeout.Duration),
 		upgradetest.WithFailoverDelay(time.Duration(rapid.IntRange(0, 2).Draw(t, "failoverDelaySeconds"))*time.Second),
 		upgradetest.WithFailoverChooser(func(primary upgrade.Pod, cands []upgrade.Pod) (upgrade.Pod, error) {
 			if m.failoverBroken {
