@@ -61,7 +61,10 @@ func (p Pod) Target() verify.Target {
 type PodDriver interface {
 	// Pods lists every pod of the group now, surge and terminating pods
 	// included. The list may lag behind the driver's own writes (an
-	// informer cache); the Upgrader tolerates that.
+	// informer cache); the Upgrader tolerates that while the lag is
+	// shorter than the pod timeout (rollingUpdate.timeout): a new pod
+	// listed once and then no longer shown counts toward the budget for
+	// that long, then is taken for gone.
 	Pods(ctx context.Context) ([]Pod, error)
 	// Create starts a pod for slot index at version. With surge the slot's
 	// existing pod keeps running beside the new one.
