@@ -161,19 +161,25 @@ func (m *meter) report(b *testing.B, n int32) {
 	}
 }
 
-func BenchmarkStep(b *testing.B) {
+// benchAt runs op in a b.Loop at each size, on the state build makes, and
+// reports the costs per pod. With settleDone set, the state is first
+// checked steady (settle); whatever op does, it must not write.
+func benchAt(b *testing.B, build func(n int32) (*staticDriver, upgrade.Spec, status.Status), settleDone *bool,
+	op func(ctx context.Context, u *upgrade.Upgrader, st *status.Status, want upgrade.Desired) error) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			d, spec, st := midUpgrade(n)
+			d, spec, st := build(n)
 			u := benchUpgrader(b, d, spec)
 			want := upgrade.Desired{Version: "v2", Replicas: n}
-			settle(b, u, d, &st, want, false)
+			if settleDone != nil {
+				settle(b, u, d, &st, want, *settleDone)
+			}
 			ctx := context.Background()
 			b.ReportAllocs()
 			var m meter
 			m.start()
 			for b.Loop() {
-				if _, err := u.Step(ctx, &st, want); err != nil {
+				if err := op(ctx, u, &st, want); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -185,51 +191,31 @@ func BenchmarkStep(b *testing.B) {
 	}
 }
 
+func step(ctx context.Context, u *upgrade.Upgrader, st *status.Status, want upgrade.Desired) error {
+	_, err := u.Step(ctx, st, want)
+	return err
+}
+
+func BenchmarkStep(b *testing.B) {
+	moving := false
+	benchAt(b, midUpgrade, &moving, step)
+}
+
 func BenchmarkPlan(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			d, spec, st := midUpgrade(n)
-			u := benchUpgrader(b, d, spec)
-			want := upgrade.Desired{Version: "v2", Replicas: n}
-			settle(b, u, d, &st, want, false)
-			ctx := context.Background()
-			b.ReportAllocs()
-			var m meter
-			m.start()
-			for b.Loop() {
-				p, err := u.Plan(ctx, &st, want)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(p.Order) == 0 {
-					b.Fatal("empty plan")
-				}
-			}
-			m.report(b, n)
-		})
-	}
+	moving := false
+	benchAt(b, midUpgrade, &moving, func(ctx context.Context, u *upgrade.Upgrader, st *status.Status, want upgrade.Desired) error {
+		p, err := u.Plan(ctx, st, want)
+		if err == nil && len(p.Order) == 0 {
+			err = fmt.Errorf("empty plan")
+		}
+		return err
+	})
 }
 
 // BenchmarkStepIdle is a Step with nothing to do: the upgrade completed.
 func BenchmarkStepIdle(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			d, spec, st := completed(n)
-			u := benchUpgrader(b, d, spec)
-			want := upgrade.Desired{Version: "v2", Replicas: n}
-			settle(b, u, d, &st, want, true)
-			ctx := context.Background()
-			b.ReportAllocs()
-			var m meter
-			m.start()
-			for b.Loop() {
-				if _, err := u.Step(ctx, &st, want); err != nil {
-					b.Fatal(err)
-				}
-			}
-			m.report(b, n)
-		})
-	}
+	done := true
+	benchAt(b, completed, &done, step)
 }
 
 // windowStart builds a group of n slots at the start of an upgrade v1 ->
@@ -246,36 +232,22 @@ func windowStart(n int32) (*staticDriver, upgrade.Spec, status.Status) {
 }
 
 // BenchmarkPlanWindow is a Plan that starts a whole window: n/10 surge
-// creates, each checked against the pod budget.
+// creates, each checked against the pod budget (and counted).
 func BenchmarkPlanWindow(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			d, spec, st := windowStart(n)
-			u := benchUpgrader(b, d, spec)
-			want := upgrade.Desired{Version: "v2", Replicas: n}
-			ctx := context.Background()
-			p, err := u.Plan(ctx, &st, want)
-			if err != nil {
-				b.Fatal(err)
+	benchAt(b, windowStart, nil, func(ctx context.Context, u *upgrade.Upgrader, st *status.Status, want upgrade.Desired) error {
+		p, err := u.Plan(ctx, st, want)
+		if err != nil {
+			return err
+		}
+		creates := 0
+		for k := range p.Next {
+			if p.Next[k].Kind == upgrade.ActionCreate {
+				creates++
 			}
-			creates := 0
-			for _, a := range p.Next {
-				if a.Kind == upgrade.ActionCreate {
-					creates++
-				}
-			}
-			if window, _ := spec.Budget(n); creates != int(window) {
-				b.Fatalf("%d creates, want %d", creates, window)
-			}
-			b.ReportAllocs()
-			var m meter
-			m.start()
-			for b.Loop() {
-				if _, err := u.Plan(ctx, &st, want); err != nil {
-					b.Fatal(err)
-				}
-			}
-			m.report(b, n)
-		})
-	}
+		}
+		if window := (want.Replicas + 9) / 10; creates != int(window) { // maxSurge 10%, rounded up
+			return fmt.Errorf("%d creates, want %d", creates, window)
+		}
+		return nil
+	})
 }

@@ -92,6 +92,18 @@ func (e *env) failover(name string) {
 
 func (e *env) wait(d time.Duration) { e.d.Clock().Step(d) }
 
+// repair removes slot i's pod db-i and recreates it at v1, as the engine
+// repairs a slot below the partition, checking after each.
+func (e *env) repair(i int32) {
+	e.t.Helper()
+	if err := e.d.Remove(fmt.Sprintf("db-%d", i)); err != nil {
+		e.t.Fatal(err)
+	}
+	e.clean()
+	e.create(i, "v1", false)
+	e.clean()
+}
+
 func slow() []Option {
 	return []Option{
 		WithStartDelay(func(int32, string) time.Duration { return 5 * time.Second }),
@@ -245,12 +257,7 @@ func TestCheckerPartition(t *testing.T) {
 	})
 	t.Run("recreating a missing pod at its version", func(t *testing.T) {
 		e := newEnv(t, spec(1, 0, 2), 3, slow())
-		if err := e.d.Remove("db-1"); err != nil {
-			t.Fatal(err)
-		}
-		e.clean()
-		e.create(1, "v1", false)
-		e.clean()
+		e.repair(1)
 		if err := e.d.Remove("db-0"); err != nil {
 			t.Fatal(err)
 		}
@@ -308,24 +315,14 @@ func TestCheckerOnce(t *testing.T) {
 		// lowered, and the slot's upgrade creates a surge pod at v2 beside
 		// the repaired pod before it turned Ready.
 		e := newEnv(t, spec(1, 0, 2), 3, slow())
-		if err := e.d.Remove("db-1"); err != nil {
-			t.Fatal(err)
-		}
-		e.clean()
-		e.create(1, "v1", false)
-		e.clean()
+		e.repair(1)
 		e.c.SetPartition(0)
 		e.create(1, "v2", true)
 		e.clean()
 	})
 	t.Run("created twice at the held version", func(t *testing.T) {
 		e := newEnv(t, spec(1, 0, 2), 3, append(slow(), AllowDuplicateCreates()))
-		if err := e.d.Remove("db-1"); err != nil {
-			t.Fatal(err)
-		}
-		e.clean()
-		e.create(1, "v1", false)
-		e.clean()
+		e.repair(1)
 		e.create(1, "v1", true)
 		e.expect(RulePartition, "created pod db-1-surge-1 at v1 for slot 1 below the partition 2, which still runs db-1")
 	})
